@@ -1,0 +1,88 @@
+"""One DatabaseProxy for the whole program, bound at the entry point.
+
+SQLite is the embedded default (WAL, foreign keys, a busy timeout, and
+BEGIN IMMEDIATE so that writers queue instead of deadlocking on upgrade);
+PostgreSQL is reached by URL through psycopg 3.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import peewee
+from playhouse import db_url
+
+from ..errors import BadInput
+
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = (
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    ("synchronous", "normal"),
+    ("cache_size", -64000),
+    ("temp_store", "memory"),
+    ("busy_timeout", 30000),
+)
+
+
+def _connect(url: str) -> peewee.Database:
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("sqlite",):
+        return db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=30, lock_type="IMMEDIATE")
+    if scheme in ("postgres", "postgresql", "postgres+pool", "postgresql+pool", "cockroachdb"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise BadInput(
+                "PostgreSQL needs the psycopg driver: pip install 'segmenta[postgres]'"
+            ) from None
+        return db_url.connect(url, prefer_psycopg3=True)
+    raise BadInput(
+        f'"{url}" is not a database URL Segmenta knows; use sqlite:///path.db or postgresql://user@host:5432/db'
+    )
+
+
+def open_database(url: str, *, migrate: bool = True) -> peewee.Database:
+    """Bind the proxy to URL and bring its schema up to date."""
+    db = _connect(url)
+    try:
+        db.connect(reuse_if_open=True)
+    except peewee.OperationalError as e:
+        raise BadInput(f"cannot open the database {redact(url)}: {str(e).strip()}") from None
+    database.initialize(db)
+    if migrate:
+        from .schema import migrate as _migrate
+
+        _migrate(db)
+    return db
+
+
+def close_database() -> None:
+    obj = database.obj
+    if obj is not None and not obj.is_closed():
+        obj.close()
+
+
+def backend() -> str:
+    """'sqlite' or 'postgres' for the bound database."""
+    obj = database.obj
+    if isinstance(obj, peewee.SqliteDatabase):
+        return "sqlite"
+    return "postgres"
+
+
+def redact(url: str) -> str:
+    """A URL without its password, for messages and logs."""
+    import re
+
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+@contextmanager
+def write():
+    """One unit of work: a transaction that commits whole or not at all.
+
+    Nested calls become savepoints, so operations compose.
+    """
+    with database.atomic():
+        yield

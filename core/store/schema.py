@@ -1,0 +1,40 @@
+"""The schema, created on first use and versioned.
+
+Each entry of MIGRATIONS brings a database from version N-1 to N inside one
+transaction. A database newer than this program is refused rather than
+touched. Add a migration; never edit one that has shipped.
+"""
+from __future__ import annotations
+
+import peewee as pw
+
+from ..errors import SegmentaError
+from . import models as m
+
+
+def _v1(db: pw.Database) -> None:
+    db.create_tables(m.ALL_MODELS, safe=True)
+
+
+MIGRATIONS = [_v1]
+CURRENT = len(MIGRATIONS)
+
+
+def version(db: pw.Database) -> int:
+    if not db.table_exists("schema_version"):
+        return 0
+    row = m.SchemaVersion.select(pw.fn.MAX(m.SchemaVersion.version)).scalar()
+    return row or 0
+
+
+def migrate(db: pw.Database) -> int:
+    with db.atomic():
+        have = version(db)
+        if have > CURRENT:
+            raise SegmentaError(
+                f"this database has schema version {have}, newer than this Segmenta ({CURRENT}); upgrade Segmenta"
+            )
+        for number in range(have + 1, CURRENT + 1):
+            MIGRATIONS[number - 1](db)
+            m.SchemaVersion.create(version=number)
+    return CURRENT
