@@ -150,6 +150,21 @@ def load(path: str | os.PathLike | None = None) -> Config:
     return cfg
 
 
+_current: Config | None = None
+
+
+def use(cfg: Config) -> Config:
+    """Make CFG the config of this process (set once by each entry point)."""
+    global _current
+    _current = cfg
+    return cfg
+
+
+def current() -> Config:
+    """The config of this process; the defaults until an entry point sets one."""
+    return _current if _current is not None else Config()
+
+
 def _replace(cfg: Config, **kw) -> Config:
     from dataclasses import replace
 

@@ -12,7 +12,6 @@ import peewee
 import pytest
 
 from core.store import db as store_db
-from core.store import models as m
 from core.store import schema
 
 PG_ADMIN_URL = os.environ.get("SEGMENTA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -48,7 +47,7 @@ def pg_url():
 
 
 def _truncate_pg(db: peewee.Database) -> None:
-    tables = ", ".join(f'"{t._meta.table_name}"' for t in m.ALL_MODELS)
+    tables = ", ".join(f'"{t}"' for t in db.get_tables())
     db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     db.execute_sql("INSERT INTO schema_version (version, applied_at) VALUES (%s, now())", (schema.CURRENT,))
 

@@ -46,6 +46,7 @@ class App:
         from ..store import open_database
 
         if not self.opened:
+            config_mod.use(self.config)
             open_database(self.config.database_url)
             self.opened = True
         return self.config

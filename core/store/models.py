@@ -22,7 +22,9 @@ CHOICES = {
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    from ..clock import utcnow_naive
+
+    return utcnow_naive()
 
 
 class Base(pw.Model):
@@ -109,7 +111,8 @@ class Segment(Base):
     name_norm = pw.TextField(unique=True)
     kind = pw.TextField()  # "list" | "dynamic"
     condition = pw.TextField(null=True)  # versioned JSON of the parsed tree
-    condition_text = pw.TextField(null=True)  # canonical spelling, for search and show
+    condition_text = pw.TextField(null=True)  # canonical spelling, for show
+    condition_norm = pw.TextField(null=True)  # the same, normalised, for search by a word
     refresh_every = pw.IntegerField(null=True)  # seconds; None = the config's default
     schedule_off = pw.BooleanField(default=False)
     origin = pw.TextField(null=True)  # JSON: copy_of / split_of with part and seed / export_of

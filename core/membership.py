@@ -1,0 +1,90 @@
+"""Join and leave at once: when contacts change, exactly those contacts are
+re-evaluated against every dynamic segment, inside the caller's transaction."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from .audit import Actor
+from .store import database
+from .store.models import Segment
+
+
+def _insert_ids(table: str, ids: list[int]) -> None:
+    db = database.obj
+    p = db.param
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        db.execute_sql(
+            f"INSERT INTO {table} (contact_id) VALUES " + ", ".join([f"({p})"] * len(chunk)), chunk
+        )
+
+
+def contacts_changed(
+    contact_ids: Iterable[int],
+    actor: Actor,
+    *,
+    reason: str = "import",
+    only_referring_to: Segment | None = None,
+    cfg=None,
+) -> dict[int, tuple[int, int]]:
+    """Re-evaluate CONTACT_IDS against the dynamic segments; returns {segment id: (joined, left)}.
+
+    With ONLY_REFERRING_TO, only the dynamic segments whose condition names
+    that segment are re-evaluated (a list's members changed, nothing else).
+    Call inside the transaction that changed the contacts.
+    """
+    ids = sorted(set(int(i) for i in contact_ids))
+    if not ids:
+        return {}
+    dynamics = list(Segment.select().where(Segment.kind == "dynamic").order_by(Segment.id))
+    if not dynamics:
+        return {}
+    from . import segments
+    from .conditions import segment_refs
+    from .refresh import apply_difference, matching_query, scratch_table
+
+    if only_referring_to is not None:
+        dynamics = [s for s in dynamics if _refers_to(s, only_referring_to, segment_refs)]
+    if not dynamics:
+        return {}
+    touched = scratch_table("changed_contacts")
+    _insert_ids(touched, ids)
+    new = "changed_matching"
+    out = {}
+    for seg in dynamics:
+        tree = segments.condition_tree(seg)
+        scratch_table(new)
+        q = matching_query(tree, cfg)
+        sql, params = q.sql()
+        database.obj.execute_sql(
+            f"INSERT INTO {new} (contact_id) SELECT t.contact_id FROM {touched} t "
+            f"WHERE t.contact_id IN ({sql})",
+            params,
+        )
+        joined, left = apply_difference(seg, new, reason=reason, scope=touched)
+        if joined or left:
+            segments.set_member_count(seg)
+            out[seg.id] = (joined, left)
+    return out
+
+
+def _refers_to(seg: Segment, target: Segment, segment_refs) -> bool:
+    """Does SEG's condition name TARGET, directly or through other segments?"""
+    from . import segments
+
+    seen = set()
+    todo = [seg]
+    while todo:
+        s = todo.pop()
+        if s.id in seen or s.kind != "dynamic":
+            continue
+        seen.add(s.id)
+        for ref in segment_refs(segments.condition_tree(s)):
+            try:
+                r = segments.resolve(ref)
+            except Exception:
+                continue
+            if r.id == target.id:
+                return True
+            todo.append(r)
+    return False

@@ -1,0 +1,290 @@
+"""Segments: finding them, creating them, their members.
+
+A segment is referred to by its name (compared without case) or by its id
+(`12` or `#12`). Lists change only when someone changes them; dynamic
+segments follow their condition (see core.refresh and core.membership).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import unicodedata
+from typing import Iterable
+
+import peewee as pw
+
+from . import audit, config as config_mod
+from .audit import Actor
+from .errors import BadInput, Conflict, NotFound, Refused
+from .store import write
+from .store.models import Contact, Membership, MembershipChange, Segment, utcnow
+from .text import norm
+
+MAX_NAME = 200
+_ID = re.compile(r"^#?(\d+)$")
+
+
+# ---- finding -------------------------------------------------------------
+
+def resolve(ref) -> Segment:
+    """The segment named REF (without case) or with id REF / #REF."""
+    if isinstance(ref, Segment):
+        return ref
+    if isinstance(ref, int):
+        seg = Segment.get_or_none(Segment.id == ref)
+        if seg is None:
+            raise NotFound(f"no segment has id #{ref}; `segmenta search` lists them")
+        return seg
+    text = str(ref).strip()
+    if not text:
+        raise BadInput("name a segment, by its name or its id (#12)")
+    seg = Segment.get_or_none(Segment.name_norm == norm(text))
+    if seg is not None:
+        return seg
+    m = _ID.match(text)
+    if m:
+        seg = Segment.get_or_none(Segment.id == int(m.group(1)))
+        if seg is not None:
+            return seg
+    raise NotFound(f'no segment is called "{text}"{did_you_mean(text)}')
+
+
+def did_you_mean(text: str) -> str:
+    names = [n for (n,) in Segment.select(Segment.name).tuples()]
+    by_norm = {norm(n): n for n in names}
+    close = difflib.get_close_matches(norm(text) or "", list(by_norm), n=1, cutoff=0.6)
+    if not close:
+        # a part of the name is often what people remember
+        part = [n for k, n in by_norm.items() if (norm(text) or "") in k]
+        close = [norm(part[0])] if len(part) == 1 else []
+    return f' — did you mean "{by_norm[close[0]]}"?' if close else "; `segmenta search` lists them"
+
+
+def check_name(name: str) -> str:
+    """A segment name as it will be kept: trimmed, NFC, no control characters."""
+    if name is None:
+        raise BadInput("a segment needs a name")
+    clean = unicodedata.normalize("NFC", str(name)).strip()
+    if not clean:
+        raise BadInput("a segment needs a name")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in clean):
+        raise BadInput("a segment name cannot hold control characters; type it again")
+    if len(clean) > MAX_NAME:
+        raise BadInput(f"a segment name is at most {MAX_NAME} characters; this one has {len(clean)}")
+    if _ID.match(clean):
+        raise BadInput(f'"{clean}" looks like an id; give the segment a name with a letter in it')
+    if Segment.select().where(Segment.name_norm == norm(clean)).exists():
+        raise Conflict(f'a segment called "{clean}" exists already; choose another name')
+    return clean
+
+
+# ---- creating ------------------------------------------------------------
+
+def _new(name: str, kind: str, actor: Actor, **fields) -> Segment:
+    return Segment.create(
+        name=name, name_norm=norm(name), kind=kind, created_by=f"{actor.face}:{actor.who}", **fields
+    )
+
+
+def create_list(name: str, actor: Actor, *, origin: dict | None = None) -> Segment:
+    with write():
+        seg = _new(check_name(name), "list", actor, origin=json.dumps(origin) if origin else None)
+        audit.record(actor, "create", seg, kind="list")
+    return seg
+
+
+def parse_condition(text: str, cfg=None):
+    """Parse TEXT with the config's custom fields and the store's segments."""
+    from .conditions import parse
+    from .conditions.segment_refs import resolver
+
+    cfg = cfg or config_mod.current()
+    return parse(text, custom_fields=cfg.custom_fields, segments=resolver())
+
+
+def create_dynamic(
+    name: str,
+    condition: str,
+    actor: Actor,
+    *,
+    every: int | None = None,
+    origin: dict | None = None,
+    cfg=None,
+):
+    """A dynamic segment, with its members computed before it is returned.
+
+    A bad condition raises the language's error and creates nothing. Returns
+    (segment, refresh result).
+    """
+    from .conditions import format as format_condition, to_json
+    from .refresh import refresh
+
+    cfg = cfg or config_mod.current()
+    tree = parse_condition(condition, cfg)
+    if every is not None and every <= 0:
+        raise BadInput("the refresh interval must be positive, like 30m or 1h")
+    with write():
+        seg = _new(
+            check_name(name),
+            "dynamic",
+            actor,
+            condition=to_json(tree),
+            condition_text=format_condition(tree),
+            condition_norm=norm(format_condition(tree)),
+            refresh_every=every,
+            origin=json.dumps(origin) if origin else None,
+        )
+        audit.record(actor, "create", seg, kind="dynamic", condition=seg.condition_text)
+        result = refresh(seg, actor, trigger="create", cfg=cfg, audit_it=False)
+    return seg, result
+
+
+def condition_tree(seg: Segment):
+    from .conditions import from_json
+
+    if seg.kind != "dynamic" or not seg.condition:
+        raise Refused(f'"{seg.name}" is a list; only dynamic segments have a condition')
+    return from_json(seg.condition)
+
+
+# ---- members ---------------------------------------------------------------
+
+def count_members(seg: Segment) -> int:
+    return Membership.select().where(Membership.segment == seg).count()
+
+
+def count_active(seg: Segment) -> int:
+    return (
+        Membership.select()
+        .join(Contact)
+        .where((Membership.segment == seg) & (Contact.status == "active"))
+        .count()
+    )
+
+
+def set_member_count(seg: Segment) -> int:
+    n = count_members(seg)
+    Segment.update(member_count=n, updated_at=utcnow()).where(Segment.id == seg.id).execute()
+    seg.member_count = n
+    return n
+
+
+def contact_ids_for_emails(emails: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+    """Map emails (any case) to contact ids; also the emails not found."""
+    wanted: dict[str, str] = {}
+    for e in emails:
+        k = norm(e)
+        if k:
+            wanted.setdefault(k, e.strip())
+    found: dict[str, int] = {}
+    keys = list(wanted)
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        for cid, key in Contact.select(Contact.id, Contact.email_norm).where(Contact.email_norm.in_(chunk)).tuples():
+            found[key] = cid
+    missing = [wanted[k] for k in keys if k not in found]
+    return found, missing
+
+
+def require_list(seg: Segment, what: str) -> None:
+    if seg.kind != "list":
+        raise Refused(
+            f'"{seg.name}" is a dynamic segment: its members follow its condition, so it cannot be {what}. '
+            f"Export it to a list first (segmenta export \"{seg.name}\" --to-list NAME)."
+        )
+
+
+def add_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reason: str = "add", *, audit_it=True) -> int:
+    """Add contacts to a list; returns how many were not members before."""
+    from .membership import contacts_changed
+
+    require_list(seg, "added to by hand")
+    ids = sorted(set(contact_ids))
+    added = 0
+    with write():
+        now = utcnow()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            have = {
+                c for (c,) in Membership.select(Membership.contact)
+                .where((Membership.segment == seg) & (Membership.contact.in_(chunk))).tuples()
+            }
+            new = [c for c in chunk if c not in have]
+            if new:
+                Membership.insert_many(
+                    [{"segment": seg.id, "contact": c, "added_at": now} for c in new]
+                ).on_conflict_ignore().execute()
+                MembershipChange.insert_many(
+                    [{"segment": seg.id, "contact_id": c, "change": "joined", "at": now, "reason": reason} for c in new]
+                ).execute()
+                added += len(new)
+        set_member_count(seg)
+        if audit_it:
+            audit.record(actor, reason, seg, added=added, asked=len(ids))
+        contacts_changed(ids, actor, reason=reason, only_referring_to=seg)
+    return added
+
+
+def remove_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reason: str = "remove") -> int:
+    from .membership import contacts_changed
+
+    require_list(seg, "removed from by hand")
+    ids = sorted(set(contact_ids))
+    removed = 0
+    with write():
+        now = utcnow()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            have = [
+                c for (c,) in Membership.select(Membership.contact)
+                .where((Membership.segment == seg) & (Membership.contact.in_(chunk))).tuples()
+            ]
+            if have:
+                Membership.delete().where((Membership.segment == seg) & (Membership.contact.in_(have))).execute()
+                MembershipChange.insert_many(
+                    [{"segment": seg.id, "contact_id": c, "change": "left", "at": now, "reason": reason} for c in have]
+                ).execute()
+                removed += len(have)
+        set_member_count(seg)
+        audit.record(actor, reason, seg, removed=removed, asked=len(ids))
+        contacts_changed(ids, actor, reason=reason, only_referring_to=seg)
+    return removed
+
+
+def member_query(seg: Segment) -> pw.ModelSelect:
+    """The members of SEG as a query of contacts, in id order (for paging)."""
+    return (
+        Contact.select()
+        .join(Membership, on=(Membership.contact == Contact.id))
+        .where(Membership.segment == seg)
+        .order_by(Contact.id)
+    )
+
+
+def iter_members(seg: Segment, fields=None, page: int = 5000, limit: int | None = None):
+    """Stream members page by page (keyset on id): constant memory, any size."""
+    last = 0
+    sent = 0
+    cols = [getattr(Contact, f) for f in fields] if fields else [Contact]
+    while True:
+        q = (
+            Contact.select(Contact.id, *[c for c in cols if c is not Contact]) if fields else Contact.select()
+        )
+        q = (
+            q.join(Membership, on=(Membership.contact == Contact.id))
+            .where((Membership.segment == seg) & (Contact.id > last))
+            .order_by(Contact.id)
+            .limit(page if limit is None else min(page, limit - sent))
+        )
+        rows = list(q)
+        if not rows:
+            return
+        for r in rows:
+            yield r
+        sent += len(rows)
+        last = rows[-1].id
+        if limit is not None and sent >= limit:
+            return
+
+

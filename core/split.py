@@ -1,0 +1,295 @@
+"""Split: divide a segment's members into disjoint lists for A/B tests.
+
+Assignment is by a hash of the seed and the contact id, computed by the
+database with integer arithmetic that gives the same numbers on SQLite and
+PostgreSQL: the same seed and the same members give the same parts.
+With a stratifying field, each part keeps the source's mix of that field to
+within one contact per value per part (a matrix rounding, solved by flow).
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+from . import audit, segments
+from .audit import Actor
+from .errors import BadInput, Refused
+from .store import database, write
+from .store.models import Segment, utcnow
+
+MIN_MEMBERS = 11  # "more than 10 contacts"
+WARN_ACTIVE = 2000
+MAX_PARTS = 26
+MAX_STRATA = 1000
+STRATIFY_FIELDS = {
+    "gender": "c.gender",
+    "status": "c.status",
+    "country": "c.country_norm",
+    "region": "c.region_norm",
+    "city": "c.city_norm",
+    "language": "c.language_norm",
+}
+_P = 2147483629  # a prime below 2**31: products stay below 2**62 on both backends
+
+
+@dataclass
+class SplitPlan:
+    parts: int | None = None
+    percents: list[Fraction] | None = None
+    counts: list[int] | None = None
+
+
+@dataclass
+class SplitResult:
+    source: str
+    seed: int
+    parts: list[dict] = field(default_factory=list)
+    held_out: int = 0
+    warning: str | None = None
+
+    def as_dict(self):
+        return {"source": self.source, "seed": self.seed, "parts": self.parts,
+                "held_out": self.held_out, "warning": self.warning}
+
+
+def parse_sizes(text: str) -> list[Fraction]:
+    """'50/30/20' → percentages."""
+    out = []
+    for piece in re.split(r"[/,]", str(text)):
+        piece = piece.strip().rstrip("%")
+        try:
+            value = Fraction(Decimal(piece))
+        except (InvalidOperation, ValueError):
+            raise BadInput(f'"{text}" is not a list of percentages; write it like 50/30/20') from None
+        if value <= 0:
+            raise BadInput(f"each part needs a positive percentage; {piece}% is not")
+        out.append(value)
+    return out
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        out = [int(p.strip()) for p in re.split(r"[,/]", str(text))]
+    except ValueError:
+        raise BadInput(f'"{text}" is not a list of counts; write it like 100,200') from None
+    if any(c <= 0 for c in out):
+        raise BadInput("each part needs at least one contact")
+    return out
+
+
+def part_sizes(n: int, plan: SplitPlan) -> tuple[list[int], int]:
+    """Sizes of the parts and of the hold-out, for N members."""
+    if plan.parts is not None:
+        k = plan.parts
+        if k < 2:
+            raise BadInput("split into at least 2 parts")
+        if k > min(MAX_PARTS, n):
+            raise BadInput(f"split into at most {min(MAX_PARTS, n)} parts")
+        return [n // k + (1 if i < n % k else 0) for i in range(k)], 0
+    if plan.counts is not None:
+        total = sum(plan.counts)
+        if total > n:
+            raise Refused(f"the counts add up to {total:,}, more than the {n:,} members")
+        if len(plan.counts) > MAX_PARTS:
+            raise BadInput(f"split into at most {MAX_PARTS} parts")
+        return list(plan.counts), n - total
+    shares = plan.percents or []
+    total = sum(shares)
+    if total > 100:
+        raise Refused(f"the percentages add up to {float(total):g}%, over 100%")
+    if len(shares) > MAX_PARTS:
+        raise BadInput(f"split into at most {MAX_PARTS} parts")
+    if total == 100 and len(shares) < 2:
+        raise BadInput("100% in one part is the whole segment; give at least two parts or less than 100%")
+    with_hold = shares + ([Fraction(100) - total] if total < 100 else [])
+    sizes = largest_remainder([n * s / 100 for s in with_hold], n)
+    if any(s == 0 for s in sizes[: len(shares)]):
+        raise Refused(f"with {n:,} members, a part of {float(min(shares)):g}% would be empty")
+    return sizes[: len(shares)], (sizes[-1] if total < 100 else 0)
+
+
+def largest_remainder(ideal: list[Fraction], total: int) -> list[int]:
+    base = [int(x) for x in ideal]  # floor (all are ≥ 0)
+    order = sorted(range(len(ideal)), key=lambda i: (-(ideal[i] - base[i]), i))
+    for i in order[: total - sum(base)]:
+        base[i] += 1
+    return base
+
+
+def round_matrix(rows: list[int], cols: list[int]) -> list[list[int]]:
+    """An integer matrix with the given row and column sums, each cell within
+    one of rows[i]*cols[j]/N: round some fractional cells up, chosen as a
+    bipartite degree-constrained subgraph (greedy, then augmenting paths)."""
+    n = sum(rows)
+    R, C = len(rows), len(cols)
+    cell = [[rows[i] * cols[j] // n for j in range(C)] for i in range(R)]
+    frac = [[(rows[i] * cols[j]) % n != 0 for j in range(C)] for i in range(R)]
+    need_r = [rows[i] - sum(cell[i]) for i in range(R)]
+    need_c = [cols[j] - sum(cell[i][j] for i in range(R)) for j in range(C)]
+    up = [[False] * C for _ in range(R)]
+    for i in range(R):
+        for j in sorted((j for j in range(C) if frac[i][j]), key=lambda j: -need_c[j]):
+            if need_r[i] == 0:
+                break
+            if need_c[j] > 0:
+                up[i][j] = True
+                need_r[i] -= 1
+                need_c[j] -= 1
+    for i in range(R):
+        while need_r[i] > 0:
+            _augment(i, frac, up, need_c)
+            need_r[i] -= 1
+    return [[cell[i][j] + up[i][j] for j in range(C)] for i in range(R)]
+
+
+def _augment(start: int, frac, up, need_c) -> None:
+    """Alternating path row → column (round up) → row (give it back) … ending at
+    a column that still needs a unit; flip it."""
+    R, C = len(up), len(need_c)
+    came_from = {}  # column -> row that reached it
+    row_via = {start: None}  # row -> column through which it was reached
+    queue = [start]
+    while queue:
+        r = queue.pop(0)
+        for j in range(C):
+            if not frac[r][j] or up[r][j] or j in came_from:
+                continue
+            came_from[j] = r
+            if need_c[j] > 0:
+                need_c[j] -= 1
+                while j is not None:  # flip the path back to the start
+                    r = came_from[j]
+                    up[r][j] = True
+                    j = row_via[r]
+                    if j is not None:
+                        up[r][j] = False
+                return
+            for k in range(R):
+                if up[k][j] and k not in row_via:
+                    row_via[k] = j
+                    queue.append(k)
+    raise AssertionError("no rounding exists")  # impossible: a rounding always exists
+
+
+def _hash_sql(seed: int, mod: str = "%") -> str:
+    """A pseudo-random key per contact from the seed, in portable integer SQL
+    (MOD is "%%" where the driver takes "%" for a placeholder)."""
+    a = 1 + seed % (_P - 1)
+    b = (seed * 7919 + 12345) % _P
+    x = f"((CAST(c.id AS BIGINT) * {a} + {b}) {mod} {_P})"
+    x = f"(({x} * {x} + 1013904223) {mod} {_P})"
+    x = f"(({x} * {x} + {(seed % 1000003) + 97}) {mod} {_P})"
+    return x
+
+
+def split(
+    seg: Segment,
+    plan: SplitPlan,
+    actor: Actor,
+    *,
+    seed: int | None = None,
+    by: str | None = None,
+    names: list[str] | None = None,
+) -> SplitResult:
+    n = segments.count_members(seg)
+    if n < MIN_MEMBERS:
+        raise Refused(f'"{seg.name}" has {n} contact{"s" if n != 1 else ""}; a split needs more than 10')
+    sizes, held_out = part_sizes(n, plan)
+    if by is not None:
+        by = by.strip().lower()
+        if by not in STRATIFY_FIELDS:
+            raise BadInput(f'cannot stratify by "{by}"; choose one of {", ".join(STRATIFY_FIELDS)}')
+    seed = secrets.randbelow(10**9) if seed is None else int(seed)
+    if not 0 <= seed < 2**62:
+        raise BadInput("the seed is a whole number from 0")
+    labels = string.ascii_uppercase[: len(sizes)]
+    if names is not None:
+        names = [x.strip() for x in names]
+        if len(names) != len(sizes):
+            raise BadInput(f"give {len(sizes)} names for {len(sizes)} parts, not {len(names)}")
+    else:
+        names = [f"{seg.name} — {label}" for label in labels]
+    if len({segments.norm(x) for x in names}) != len(names):
+        raise BadInput("the parts need different names")
+    active = segments.count_active(seg)
+    warning = (
+        f"only {active:,} active contacts: A/B results on fewer than {WARN_ACTIVE:,} may be unreliable"
+        if active < WARN_ACTIVE else None
+    )
+    db = database.obj
+    p = db.param
+    result = SplitResult(seg.name, seed, held_out=held_out, warning=warning)
+    with write():
+        parts = [
+            segments.create_list(
+                name, actor,
+                origin={"type": "split", "source_id": seg.id, "source_name": seg.name,
+                        "part": labels[i], "seed": seed, "by": by},
+            )
+            for i, name in enumerate(names)
+        ]
+        stratum = STRATIFY_FIELDS[by] if by else "''"
+        ranked = segments_scratch(db)
+        db.execute_sql(
+            f"INSERT INTO split_ranked (contact_id, stratum, rnk) "
+            f"SELECT c.id, COALESCE({stratum}, ''), ROW_NUMBER() OVER "
+            f"(PARTITION BY COALESCE({stratum}, '') ORDER BY {_hash_sql(seed, '%' if p == '?' else '%%')}, c.id) "
+            f"FROM contact c JOIN membership m ON m.contact_id = c.id WHERE m.segment_id = {p}",
+            (seg.id,),
+        )
+        strata = db.execute_sql(
+            f"SELECT stratum, COUNT(*) FROM {ranked} GROUP BY stratum ORDER BY stratum"
+        ).fetchall()
+        if len(strata) > MAX_STRATA:
+            raise BadInput(f'"{by}" has {len(strata):,} different values; stratify by a field with fewer')
+        cols = sizes + ([held_out] if held_out else [])
+        quotas = round_matrix([c for _, c in strata], cols) if len(strata) > 1 else [cols]
+        bounds = []
+        for (value, _), row in zip(strata, quotas):
+            start = 0
+            for j, q in enumerate(row[: len(sizes)]):
+                if q:
+                    bounds.append((value, j, start + 1, start + q))
+                start += q
+        db.execute_sql("CREATE TEMPORARY TABLE IF NOT EXISTS split_bounds "
+                       "(stratum TEXT, part INTEGER, lo BIGINT, hi BIGINT)")
+        db.execute_sql("DELETE FROM split_bounds")
+        for i in range(0, len(bounds), 200):
+            chunk = bounds[i : i + 200]
+            db.execute_sql(
+                "INSERT INTO split_bounds (stratum, part, lo, hi) VALUES "
+                + ", ".join([f"({p}, {p}, {p}, {p})"] * len(chunk)),
+                [v for b in chunk for v in b],
+            )
+        now = utcnow()
+        for j, part in enumerate(parts):
+            select = (
+                f"SELECT r.contact_id FROM {ranked} r JOIN split_bounds b ON b.stratum = r.stratum "
+                f"AND b.part = {p} AND r.rnk BETWEEN b.lo AND b.hi"
+            )
+            db.execute_sql(
+                f"INSERT INTO membership (segment_id, contact_id, added_at) SELECT {p}, x.contact_id, {p} FROM ({select}) x",
+                (part.id, now, j),
+            )
+            db.execute_sql(
+                "INSERT INTO membership_change (segment_id, contact_id, change, at, reason) "
+                f"SELECT {p}, x.contact_id, 'joined', {p}, 'split' FROM ({select}) x",
+                (part.id, now, j),
+            )
+            size = segments.set_member_count(part)
+            result.parts.append({"id": part.id, "name": part.name, "label": labels[j], "members": size})
+        audit.record(actor, "split", seg, seed=seed, by=by, held_out=held_out,
+                     parts=[{"name": x["name"], "members": x["members"]} for x in result.parts])
+    return result
+
+
+def segments_scratch(db) -> str:
+    db.execute_sql("CREATE TEMPORARY TABLE IF NOT EXISTS split_ranked "
+                   "(contact_id BIGINT PRIMARY KEY, stratum TEXT, rnk BIGINT)")
+    db.execute_sql("DELETE FROM split_ranked")
+    return "split_ranked"
+

@@ -1,0 +1,302 @@
+"""Segment operations (operations.md), on SQLite and PostgreSQL."""
+import csv
+import io
+
+import pytest
+
+from core import audit, segments
+from core.audit import Actor
+from core.copy import copy
+from core.delete import delete, empty
+from core.errors import BadInput, Conflict, NotFound, Refused
+from core.export import to_csv, to_list, write_csv
+from core.search import search
+from core.show import show
+from core.split import SplitPlan, split
+from core.store.models import Contact, CustomValue, Interest, Membership, MembershipChange, Order, Segment
+from tests.factories import make_contacts
+
+ME = Actor("tester", "cli")
+
+
+def a_list(name, ids):
+    seg = segments.create_list(name, ME)
+    segments.add_contacts(seg, ids, ME)
+    return Segment.get_by_id(seg.id)
+
+
+def members(seg):
+    return {c for (c,) in Membership.select(Membership.contact).where(Membership.segment == seg).tuples()}
+
+
+# ---- names and lookup ---------------------------------------------------------
+
+def test_names_are_unique_without_case_in_any_script(db):
+    segments.create_list("Київ VIP", ME)
+    with pytest.raises(Conflict):
+        segments.create_list("київ vip", ME)
+
+
+def test_a_segment_is_found_by_name_or_id(db):
+    seg = segments.create_list("Do not contact", ME)
+    assert segments.resolve("do NOT contact").id == seg.id
+    assert segments.resolve(f"#{seg.id}").id == seg.id
+    assert segments.resolve(str(seg.id)).id == seg.id
+    with pytest.raises(NotFound, match='did you mean "Do not contact"'):
+        segments.resolve("Do not contakt")
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "a\x00b", "x" * 201, "#12", "12"])
+def test_bad_names_are_refused(db, bad):
+    with pytest.raises(BadInput):
+        segments.create_list(bad, ME)
+
+
+# ---- search ------------------------------------------------------------------
+
+def test_search_by_part_of_name_any_script_and_kind(db):
+    a = segments.create_list("Київ VIP", ME)
+    segments.create_list("Warsaw VIP", ME)
+    segments.create_list("Other", ME)
+    assert [r["name"] for r in search("КИЇВ")] == ["Київ VIP"]
+    assert {r["name"] for r in search("vip")} == {"Київ VIP", "Warsaw VIP"}
+    assert [r["name"] for r in search(f"#{a.id}")] == ["Київ VIP"]
+    assert [r["name"] for r in search(kind="list", sort="name")] == ["Other", "Warsaw VIP", "Київ VIP"]
+    assert search(kind="dynamic") == []
+    assert [r["name"] for r in search()][0] == "Other"  # newest first
+
+
+def test_search_sorts_by_size(db):
+    ids = make_contacts(5)
+    a_list("small", ids[:1])
+    a_list("big", ids)
+    assert [r["name"] for r in search(sort="size")] == ["big", "small"]
+    assert search(sort="size")[0]["members"] == 5
+
+
+def test_search_refuses_unknown_sort(db):
+    with pytest.raises(BadInput):
+        search(sort="colour")
+
+
+# ---- copy ----------------------------------------------------------------------
+
+def test_copy_of_a_list_is_refused_with_advice_to_export(db):
+    seg = segments.create_list("L", ME)
+    with pytest.raises(Refused, match="export it to a new list"):
+        copy(seg, ME)
+
+
+# ---- split -----------------------------------------------------------------------
+
+def test_split_refuses_ten_contacts(db):
+    seg = a_list("Ten", make_contacts(10))
+    with pytest.raises(Refused, match="has 10 contacts; a split needs more than 10"):
+        split(seg, SplitPlan(parts=2), ME)
+    assert Segment.select().count() == 1
+
+
+def test_split_of_eleven_goes_ahead_with_a_warning(db):
+    seg = a_list("Eleven", make_contacts(11))
+    result = split(seg, SplitPlan(parts=2), ME, seed=1)
+    assert "unreliable" in result.warning
+    assert sorted(p["members"] for p in result.parts) == [5, 6]
+    assert [p["name"] for p in result.parts] == ["Eleven — A", "Eleven — B"]
+
+
+def test_split_evenly_sizes_differ_by_at_most_one_and_partition(db):
+    ids = make_contacts(103)
+    seg = a_list("Src", ids)
+    result = split(seg, SplitPlan(parts=4), ME, seed=7)
+    parts = [members(Segment.get_by_id(p["id"])) for p in result.parts]
+    sizes = [len(p) for p in parts]
+    assert max(sizes) - min(sizes) <= 1
+    assert set().union(*parts) == set(ids)
+    assert sum(sizes) == len(ids)
+
+
+def test_split_is_repeatable_by_seed_and_records_it(db):
+    ids = make_contacts(60)
+    seg = a_list("Src", ids)
+    one = split(seg, SplitPlan(parts=2), ME, seed=42)
+    two = split(seg, SplitPlan(parts=2), ME, seed=42, names=["X", "Y"])
+    other = split(seg, SplitPlan(parts=2), ME, seed=43, names=["P", "Q"])
+    a1, a2, a3 = (members(Segment.get_by_id(r.parts[0]["id"])) for r in (one, two, other))
+    assert a1 == a2
+    assert a1 != a3
+    info = show(Segment.get_by_id(one.parts[1]["id"]))
+    assert info["origin"]["text"] == 'part B of a split of "Src" with seed 42'
+
+
+def test_split_by_percentages_leaves_a_hold_out(db):
+    ids = make_contacts(200)
+    seg = a_list("Src", ids)
+    result = split(seg, SplitPlan(percents=[10, 20]), ME, seed=3)
+    assert [p["members"] for p in result.parts] == [20, 40]
+    assert result.held_out == 140
+
+
+def test_split_by_counts_is_exact_and_refuses_more_than_members(db):
+    seg = a_list("Src", make_contacts(30))
+    result = split(seg, SplitPlan(counts=[5, 7]), ME, seed=3)
+    assert [p["members"] for p in result.parts] == [5, 7]
+    with pytest.raises(Refused, match="more than the 30 members"):
+        split(seg, SplitPlan(counts=[20, 20]), ME, names=["m", "n"])
+
+
+def test_split_over_100_percent_is_refused(db):
+    seg = a_list("Src", make_contacts(30))
+    with pytest.raises(Refused, match="over 100%"):
+        split(seg, SplitPlan(percents=[60, 50]), ME)
+    assert Segment.select().count() == 1
+
+
+def test_split_stratified_keeps_the_mix(db):
+    genders = ["female"] * 70 + ["male"] * 50 + [None] * 13
+    ids = make_contacts(133, gender=lambda i: genders[i])
+    seg = a_list("Src", ids)
+    result = split(seg, SplitPlan(parts=3), ME, seed=5, by="gender")
+    for p in result.parts:
+        got = {}
+        for (g,) in Contact.select(Contact.gender).join(Membership).where(Membership.segment == p["id"]).tuples():
+            got[g] = got.get(g, 0) + 1
+        for value, total in (("female", 70), ("male", 50), (None, 13)):
+            assert abs(got.get(value, 0) - total * p["members"] / 133) < 1
+
+
+def test_split_names_must_match_parts(db):
+    seg = a_list("Src", make_contacts(20))
+    with pytest.raises(BadInput, match="give 2 names"):
+        split(seg, SplitPlan(parts=2), ME, names=["only one"])
+
+
+def test_split_that_fails_midway_leaves_the_database_as_before(db, monkeypatch):
+    seg = a_list("Src", make_contacts(40))
+    before = (Segment.select().count(), Membership.select().count(), MembershipChange.select().count())
+    import core.split as split_mod
+
+    calls = {"n": 0}
+    real = split_mod.segments.set_member_count
+
+    def boom(s):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("injected crash")
+        return real(s)
+
+    monkeypatch.setattr(split_mod.segments, "set_member_count", boom)
+    with pytest.raises(RuntimeError):
+        split(seg, SplitPlan(parts=3), ME, seed=1)
+    assert (Segment.select().count(), Membership.select().count(), MembershipChange.select().count()) == before
+
+
+# ---- export ------------------------------------------------------------------
+
+def test_export_to_list_keeps_members_when_the_source_changes(db):
+    ids = make_contacts(12)
+    src = a_list("Src", ids)
+    target, n = to_list(src, "Snapshot", ME)
+    assert n == 12
+    segments.remove_contacts(src, ids[:5], ME)
+    assert members(target) == set(ids)
+    assert show(target)["origin"]["text"] == 'export of "Src"'
+
+
+def test_export_to_csv_all_fields_by_default_with_custom_and_interests(db, tmp_path):
+    ids = make_contacts(3, region="Київ", interests="sport;kids")
+    Interest.insert_many([{"contact": i, "value": v, "display": v} for i in ids for v in ("sport", "kids")]).execute()
+    CustomValue.create(contact=ids[0], key="tier", text="gold", norm="gold")
+    src = a_list("Src", ids)
+    path = tmp_path / "out.csv"
+    assert to_csv(src, path, ME) == 3
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert rows[0]["email"] == "c0@example.com"
+    assert rows[0]["region"] == "Київ"
+    assert rows[0]["interests"] == "kids;sport"
+    assert rows[0]["custom.tier"] == "gold" and rows[1]["custom.tier"] == ""
+    assert "birth_date" in rows[0] and "status" in rows[0]
+
+
+def test_export_to_csv_chosen_columns(db):
+    src = a_list("Src", make_contacts(2, first_name="Ann"))
+    out = io.StringIO()
+    write_csv(src, out, ["email", "first_name"])
+    assert out.getvalue().splitlines() == ["email,first_name", "c0@example.com,Ann", "c1@example.com,Ann"]
+    with pytest.raises(BadInput, match="not a contact field"):
+        write_csv(src, io.StringIO(), ["shoe_size"])
+
+
+# ---- empty and delete -----------------------------------------------------------------
+
+def test_empty_removes_members_and_keeps_contacts(db):
+    ids = make_contacts(5)
+    seg = a_list("L", ids)
+    assert empty(seg, ME) == 5
+    assert members(seg) == set()
+    assert Contact.select().count() == 5
+    assert Segment.get_by_id(seg.id).member_count == 0
+
+
+def test_delete_keeps_contacts_by_default(db):
+    seg = a_list("L", make_contacts(5))
+    delete(seg, ME)
+    assert Segment.select().count() == 0 and Contact.select().count() == 5
+
+
+def test_delete_with_contacts_removes_exactly_the_members_rows(db):
+    ids = make_contacts(10)
+    doomed, kept = ids[:4], ids[4:]
+    import datetime as dt
+
+    for i, cid in enumerate(ids):
+        Order.create(order_id=f"o{i}", contact=cid, total=100, created_at=dt.date(2024, 1, 1))
+        Interest.create(contact=cid, value="sport", display="sport")
+    seg = a_list("Doomed", doomed)
+    other = a_list("Other", [doomed[0], kept[0]])
+    with pytest.raises(Refused, match="confirmation"):
+        delete(seg, ME, with_contacts=True)
+    result = delete(seg, ME, with_contacts=True, confirmed=True)
+    assert result["contacts_deleted"] == 4
+    assert {c for (c,) in Contact.select(Contact.id).tuples()} == set(kept)
+    assert {o.contact_id for o in Order.select()} == set(kept)
+    assert {i.contact_id for i in Interest.select()} == set(kept)
+    assert members(other) == {kept[0]}
+    assert Segment.get_by_id(other.id).member_count == 1
+
+
+def test_delete_that_fails_midway_leaves_the_database_as_before(db, monkeypatch):
+    ids = make_contacts(8)
+    seg = a_list("Doomed", ids)
+    import core.delete as delete_mod
+
+    def boom(*a, **k):
+        raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(delete_mod.audit, "record", boom)
+    with pytest.raises(RuntimeError):
+        delete(seg, ME, with_contacts=True, confirmed=True)
+    assert Contact.select().count() == 8 and members(seg) == set(ids)
+
+
+# ---- add / remove, audit -----------------------------------------------------------------
+
+def test_add_and_remove_report_unknown_emails(db):
+    make_contacts(3)
+    seg = segments.create_list("L", ME)
+    found, missing = segments.contact_ids_for_emails(["C0@Example.com", "nobody@x.org"])
+    assert missing == ["nobody@x.org"]
+    assert segments.add_contacts(seg, found.values(), ME) == 1
+    assert segments.add_contacts(seg, found.values(), ME) == 0  # already a member
+    assert segments.remove_contacts(seg, found.values(), ME) == 1
+
+
+def test_every_change_is_in_the_audit_trail_with_who_and_face(db):
+    seg = a_list("L", make_contacts(12))
+    split(seg, SplitPlan(parts=2), Actor("U123", "slack"), seed=1)
+    empty(seg, Actor("ann", "tui"))
+    entries = audit.read(10)
+    ops = [(e["operation"], e["actor"], e["face"]) for e in entries]
+    assert ("empty", "ann", "tui") in ops
+    assert ("split", "U123", "slack") in ops
+    assert ("add", "tester", "cli") in ops
+    assert all(e["at"] for e in entries)
