@@ -16,7 +16,7 @@ import peewee as pw
 
 from . import audit, config as config_mod
 from .audit import Actor
-from .errors import BadInput, Conflict, NotFound, Refused
+from .errors import BadInput, ConditionError, Conflict, NotFound, Refused
 from .store import write
 from .store.models import Contact, Membership, MembershipChange, Segment, utcnow
 from .text import norm
@@ -94,13 +94,49 @@ def create_list(name: str, actor: Actor, *, origin: dict | None = None) -> Segme
     return seg
 
 
-def parse_condition(text: str, cfg=None):
-    """Parse TEXT with the config's custom fields and the store's segments."""
-    from .conditions import parse
+def parse_condition(text: str, cfg=None, *, own_name: str | None = None, own_id: int | None = None):
+    """Parse TEXT with the config's custom fields and the store's segments.
+
+    OWN_NAME / OWN_ID: the segment this condition is for, which it may not
+    refer to, directly or through other segments.
+    """
+    from .conditions import parse, segment_refs
     from .conditions.segment_refs import resolver
 
     cfg = cfg or config_mod.current()
-    return parse(text, custom_fields=cfg.custom_fields, segments=resolver())
+    base = resolver()
+
+    def resolve(ref):
+        if own_name is not None and isinstance(ref, str) and norm(ref) == norm(own_name):
+            raise ConditionError(text, None, f'"{own_name}" cannot include itself: a segment cannot refer to itself')
+        found = base(ref)
+        if own_id is not None and found.id == own_id:
+            raise ConditionError(text, None, f'"{found.name}" cannot include itself: a segment cannot refer to itself')
+        return found
+
+    tree = parse(text, custom_fields=cfg.custom_fields, segments=resolve)
+    if own_id is not None:
+        _refuse_loops(text, tree, own_id, segment_refs)
+    return tree
+
+
+def _refuse_loops(text, tree, own_id: int, segment_refs) -> None:
+    """Refuse a condition that reaches its own segment through other segments."""
+    todo = [(ref, ()) for ref in segment_refs(tree)]
+    seen = set()
+    while todo:
+        ref, path = todo.pop()
+        try:
+            seg = resolve(ref)
+        except NotFound:
+            continue
+        if seg.id == own_id:
+            names = " → ".join(f'"{n}"' for n in (Segment.get_by_id(own_id).name, *path, seg.name))
+            raise ConditionError(text, None, f"segments refer to each other in a loop: {names}")
+        if seg.id in seen or seg.kind != "dynamic":
+            continue
+        seen.add(seg.id)
+        todo += [(r, (*path, seg.name)) for r in segment_refs(condition_tree(seg))]
 
 
 def create_dynamic(
@@ -121,7 +157,7 @@ def create_dynamic(
     from .refresh import refresh
 
     cfg = cfg or config_mod.current()
-    tree = parse_condition(condition, cfg)
+    tree = parse_condition(condition, cfg, own_name=name)
     if every is not None and every <= 0:
         raise BadInput("the refresh interval must be positive, like 30m or 1h")
     with write():
@@ -138,6 +174,25 @@ def create_dynamic(
         audit.record(actor, "create", seg, kind="dynamic", condition=seg.condition_text)
         result = refresh(seg, actor, trigger="create", cfg=cfg, audit_it=False)
     return seg, result
+
+
+def change_condition(seg: Segment, condition: str, actor: Actor, *, cfg=None):
+    """Give a dynamic segment a new condition and refresh it; returns the refresh result."""
+    from .conditions import format as format_condition, to_json
+    from .refresh import refresh
+
+    cfg = cfg or config_mod.current()
+    if seg.kind != "dynamic":
+        raise Refused(f'"{seg.name}" is a list; only dynamic segments have a condition')
+    tree = parse_condition(condition, cfg, own_id=seg.id)
+    text = format_condition(tree)
+    with write():
+        before = seg.condition_text
+        Segment.update(condition=to_json(tree), condition_text=text, condition_norm=norm(text),
+                       updated_at=utcnow()).where(Segment.id == seg.id).execute()
+        seg.condition, seg.condition_text, seg.condition_norm = to_json(tree), text, norm(text)
+        audit.record(actor, "change condition", seg, before=before, after=text)
+        return refresh(seg, actor, trigger="edit", cfg=cfg, audit_it=False)
 
 
 def condition_tree(seg: Segment):

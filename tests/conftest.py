@@ -32,7 +32,8 @@ def pg_url():
     try:
         import psycopg
 
-        name = f"segmenta_test_{_worker()}"
+        # One database per test process: parallel runs never drop each other's.
+        name = f"segmenta_test_{_worker()}_{os.getpid()}"
         with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -43,7 +44,13 @@ def pg_url():
     url = f"{_pg_base_url()}/{name}"
     db = store_db.open_database(url)
     db.close()
-    return url
+    yield url
+    store_db.close_database()
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:
+        pass
 
 
 def _truncate_pg(db: peewee.Database) -> None:

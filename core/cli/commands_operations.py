@@ -184,7 +184,7 @@ def export(app, segment, to_list, csv_path, fields, as_json):
         emit({"list": target.name, "id": target.id, "members": n}, as_json,
              lambda d: f'Exported {d["members"]:,} members of "{seg.name}" to the list "{d["list"]}" (#{d["id"]}).')
     elif csv_path == "-":
-        ex.write_csv(seg, click.get_text_stream("stdout"), field_list, cfg)
+        ex.write_csv(seg, sys.stdout, field_list, cfg)
     else:
         rows = ex.to_csv(seg, csv_path, app.actor, field_list, cfg)
         emit({"csv": str(Path(csv_path).resolve()), "rows": rows}, as_json,

@@ -146,7 +146,7 @@ def members(app, segment, fmt, fields, limit):
     seg = segments.resolve(segment)
     cols = _fields(fields) if fields else ["email", "first_name", "last_name", "city", "status"]
     rows = ({c: _cell(getattr(r, c)) for c in cols} for r in segments.iter_members(seg, cols, limit=limit))
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(cols)
@@ -210,6 +210,7 @@ def why(app, email, segment, as_json):
 def register(cli: click.Group) -> None:
     for cmd in (create, preview, refresh, members, why):
         cli.add_command(cmd)
-    from . import commands_operations
+    from . import commands_operations, commands_scheduling
 
     commands_operations.register(cli)
+    commands_scheduling.register(cli)

@@ -16,7 +16,14 @@ def _v1(db: pw.Database) -> None:
     db.create_tables(m.ALL_MODELS, safe=True)
 
 
-MIGRATIONS = [_v1]
+def _v2(db: pw.Database) -> None:
+    # refresh leases, channel subscriptions and the notices outbox
+    from . import models_notices
+
+    db.create_tables(models_notices.ALL_MODELS, safe=True)
+
+
+MIGRATIONS = [_v1, _v2]
 CURRENT = len(MIGRATIONS)
 
 

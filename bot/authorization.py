@@ -1,0 +1,22 @@
+"""Who may do what from Slack: deleting contacts is for the config's admins.
+
+Checked before any core call — by the Slack middleware for the command and
+for its confirm button, and by the console before it runs a line (Netflix
+Dispatch guards its commands the same way).
+"""
+from __future__ import annotations
+
+from core.errors import Refused
+
+
+def needs_admin(op: str | None, with_contacts: bool = False) -> bool:
+    return op == "delete" and bool(with_contacts)
+
+
+def require(op: str | None, with_contacts: bool, user: str | None, cfg) -> None:
+    """Raise Refused unless USER may do OP."""
+    if needs_admin(op, with_contacts) and user not in cfg.slack_admins:
+        raise Refused(
+            "deleting contacts is for Segmenta's admins (the [slack] admins of the config); "
+            "nothing was deleted. Ask an admin, or delete the segment alone: it keeps the contacts."
+        )

@@ -1,0 +1,37 @@
+"""Clicks on our buttons: confirm or cancel, show, next and previous page."""
+from __future__ import annotations
+
+import re
+
+from .. import authorization, blocks, operations
+
+
+def register(app, cfg) -> None:
+    def authorize(action, context, next):
+        value = operations.pending_value(action.get("value") or "")
+        authorization.require(value["op"], value.get("with_contacts", False), context["caller"].user, cfg)
+        context["pending"] = value
+        next()
+
+    @app.action(blocks.CONFIRM, middleware=[authorize])
+    def segment_confirm(ack, context):
+        ack()
+        value = context["pending"]
+        if not operations.claim(value):
+            return  # a second click: it was done (or is being done) already
+        reply = context["reply"]
+        reply.note(operations.working_on(value))
+        reply.deliver(operations.confirmed(value, context["caller"]))
+
+    @app.action(blocks.CANCEL)
+    def segment_cancel(ack, action, context):
+        ack()
+        value = operations.pending_value(action.get("value") or "")
+        if operations.claim(value):
+            context["reply"].send(blocks.cancelled(), replace=True)
+
+    @app.action(re.compile(f"^({blocks.SHOW}|{blocks.PAGE}_(next|prev))$"))
+    def segment_button(ack, action, context):
+        ack()
+        outcome = operations.act(action["action_id"], action.get("value") or "", context["caller"])
+        context["reply"].deliver(outcome)

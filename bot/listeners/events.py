@@ -1,0 +1,12 @@
+"""The App Home tab: the biggest segments, recent refreshes, the channels told."""
+from __future__ import annotations
+
+from .. import operations
+
+
+def register(app, cfg) -> None:
+    @app.event("app_home_opened")
+    def segment_home(event, client):
+        if event.get("tab", "home") != "home":
+            return
+        client.views_publish(user_id=event["user"], view=operations.home())

@@ -1,0 +1,1 @@
+"""Widgets, by the area of the screen they serve."""
