@@ -259,7 +259,7 @@ def help_message(prog: str = "/segment", unknown: str | None = None, topic: str 
         "A segment is also its id: `#12`. Conditions: `gender = female and region in (Kyiv, Lviv)`, "
         "`birthday in next 7 days`, `orders.total > 300`, `not in segment \"Do not contact\"`."
     ))
-    return message(f"Segmenta help: {prog} help", blocks)
+    return message(f"Segmenta help: {esc(prog)} help", blocks)
 
 
 # ---- list ---------------------------------------------------------------------
@@ -290,7 +290,7 @@ def segment_list(rows: list[dict], text: str | None, page: int = 1, per_page: in
     if nav:
         blocks.append(actions(*nav, block_id="paging"))
     names = ", ".join(r["name"] for r in shown)
-    return message(f"{total} segments{what}: {esc(clip(names, 2000))}", blocks)
+    return message(f"{plural(total, 'segment')}{what}: {esc(clip(names, 2000))}", blocks)
 
 
 def _page_value(text: str | None, page: int) -> str:
@@ -362,7 +362,7 @@ def why(d: dict) -> Message:
              for t in d["tests"]]
     blocks = [section(f"*{head}*{note}"), *packed(lines)]
     blocks.append(context("Condition: " + esc(clip(d["condition"] or "", 2000))))
-    return message(f"{d['email']} {state} “{esc(d['segment'])}”", blocks)
+    return message(head, blocks)
 
 
 # ---- results of changes (in the channel) ---------------------------------------
@@ -547,9 +547,7 @@ def field_error(err) -> str:
     """A ConditionError in the one line a form field shows."""
     from core.errors import ConditionError
 
-    if isinstance(err, ConditionError) and err.column is not None:
-        return clip(f"at column {err.column}: {err.what}", 2000)
-    return clip(str(err), 2000)
+    return clip(err.what if isinstance(err, ConditionError) else str(err), 2000)
 
 
 # ---- App Home ------------------------------------------------------------------------

@@ -122,6 +122,7 @@ class Command:
     seed: int | None = None
     by: str | None = None
     fields: tuple[str, ...] | None = None
+    names: tuple[str, ...] | None = None  # split: the parts' names
     with_contacts: bool = False
     text: str | None = None  # list: the search text; help: the topic or the unknown word
     kind: str | None = None  # create: the kind asked for in the form
@@ -147,7 +148,7 @@ USAGE = [
      "preview birthday in next 7 days and status = active"),
     ("refresh", "refresh SEGMENT", "recompute a dynamic segment now", 'refresh "Kyiv women"'),
     ("copy", "copy SEGMENT [as NAME]", "copy a dynamic segment", 'copy "Kyiv women" as "Kyiv women 2"'),
-    ("split", "split SEGMENT into N | split SEGMENT 50/30/20 [seed N] [by FIELD]",
+    ("split", "split SEGMENT into N | split SEGMENT 50/30/20 [seed N] [by FIELD] [names A, B, …]",
      "split into new lists for an A/B test", 'split "Kyiv women" 50/50 seed 42 by gender'),
     ("export_csv", "export SEGMENT csv [FIELDS]", "upload the members as a CSV file here",
      'export "Kyiv women" csv email,first_name'),
@@ -274,6 +275,8 @@ def parse(text: str, prog: str = "/segment") -> Command:
             last = args[-1]
             if last.channel:
                 channel = last.channel
+            elif re.fullmatch(r"#[CG][A-Z0-9]{6,}", last.value):  # a channel id
+                channel = last.value[1:]
             elif re.fullmatch(r"#[^\s#]*[^\d\s#][^\s#]*", last.value):  # `#marketing`, not `#12`
                 channel = last.value
             if channel:
@@ -331,9 +334,12 @@ def _split(args: list[Token], prog: str) -> Command:
     else:
         percents = rest[0].value
         rest = rest[1:]
-    seed = by = None
+    seed = by = names = None
     while rest:
         word = rest[0].word()
+        if word == "names" and len(rest) > 1:
+            names = tuple(n for n in _list_of(rest[1:]) if n)
+            break
         if word == "seed" and len(rest) > 1 and re.fullmatch(r"\d{1,18}", rest[1].value):
             seed = int(rest[1].value)
         elif word == "by" and len(rest) > 1:
@@ -341,7 +347,25 @@ def _split(args: list[Token], prog: str) -> Command:
         else:
             raise _need("split", f'"{rest[0].value}" is not understood here', prog)
         rest = rest[2:]
-    return Command("split", segment=seg, parts=parts, percents=percents, seed=seed, by=by)
+    return Command("split", segment=seg, parts=parts, percents=percents, seed=seed, by=by, names=names)
+
+
+def _list_of(tokens: list[Token]) -> list[str]:
+    """Names separated by commas: `"Test A", "Test B"` or `Test A, Test B`."""
+    out, words = [], []
+    for t in tokens:
+        if t.quoted:
+            words.append(t.value)
+            continue
+        pieces = t.value.split(",")
+        for k, piece in enumerate(pieces):
+            if piece:
+                words.append(piece)
+            if k < len(pieces) - 1:
+                out.append(" ".join(words))
+                words = []
+    out.append(" ".join(words))
+    return [n.strip() for n in out]
 
 
 def _export(args: list[Token], prog: str) -> Command:

@@ -134,7 +134,8 @@ def _split(cmd: Command, c: Caller) -> Message:
     from core.split import SplitPlan, parse_sizes, split
 
     plan = SplitPlan(parts=cmd.parts) if cmd.parts is not None else SplitPlan(percents=parse_sizes(cmd.percents))
-    result = split(segments.resolve(cmd.segment), plan, c.actor, seed=cmd.seed, by=cmd.by)
+    result = split(segments.resolve(cmd.segment), plan, c.actor, seed=cmd.seed, by=cmd.by,
+                   names=list(cmd.names) if cmd.names else None)
     return blocks.split_done(result.as_dict(), user=c.user)
 
 

@@ -199,7 +199,7 @@ class ContactColumns:
         out: dict = {}
         interests = None
         for i, field in self.fields:
-            raw = values[i] if i < len(values) else ""
+            raw = values[i]
             if field in TEXT_FIELDS:
                 if field == "email":
                     out["email"], out["email_norm"] = parse_email(raw)
@@ -223,14 +223,13 @@ class ContactColumns:
                 out["interests"] = ";".join(d for _, d in interests) or None
         custom = {}
         for i, key, kind in self.custom:
-            custom[key] = _custom_value(values[i] if i < len(values) else "", key, kind)
+            custom[key] = _custom_value(values[i], key, kind)
         return ContactRow(out["email_norm"], out, interests, custom)
 
 
 def _check_width(values: Sequence[str], width: int) -> None:
-    if len(values) > width and any(v.strip() for v in values[width:]):
-        raise BadValue(f"has {len(values)} values but the header has {width} columns")
-    if len(values) < width:
+    """A row has a value for each column; empty values past the last column are harmless."""
+    if len(values) < width or (len(values) > width and any(v.strip() for v in values[width:])):
         raise BadValue(f"has {len(values)} values but the header has {width} columns")
 
 
@@ -303,7 +302,7 @@ class OrderColumns:
 CHUNK = 500  # rows per statement: well under both backends' parameter limits
 
 
-class Sized:
+class BulkStatement:
     """A statement rendered once per number of rows, then run with fresh parameters.
 
     Peewee takes ~75 µs a row to render a multi-row INSERT, and psycopg as long
@@ -319,7 +318,7 @@ class Sized:
     def _render(self, n: int, width: int) -> str:
         sql, params = self.build(n).sql()
         assert len(params) == n * width, "the query has parameters of its own; make them SQL literals"
-        if backend() == "postgres":
+        if _raw_cursor() is not None:
             count = iter(range(1, len(params) + 1))
             sql = re.sub(r"%s", lambda _: f"${next(count)}", sql)
         return sql
@@ -332,11 +331,10 @@ class Sized:
             key = (kind, len(chunk))
             sql = self._sql.get(key) or self._sql.setdefault(key, self._render(len(chunk), len(chunk[0])))
             params = [v for r in chunk for v in r]
-            if kind == "postgres":
-                import psycopg
-
+            raw = _raw_cursor()
+            if raw is not None:
                 # $n placeholders, passed as they are: no client-side parsing.
-                with psycopg.RawCursor(database.connection()) as cur:
+                with raw(database.connection()) as cur:
                     cur.execute(sql, params)
                     if cur.description:
                         out.extend(cur.fetchall())
@@ -347,7 +345,16 @@ class Sized:
         return out
 
 
-def insert(model, fields, conflict=None, *, preserve=(), update=None) -> Sized:
+def _raw_cursor():
+    """psycopg's RawCursor (3.2+) on PostgreSQL; None elsewhere."""
+    if backend() != "postgres":
+        return None
+    import psycopg
+
+    return getattr(psycopg, "RawCursor", None)
+
+
+def insert(model, fields, conflict=None, *, preserve=(), update=None) -> BulkStatement:
     """INSERT of FIELDS (every column: peewee must add no defaults), upserting on CONFLICT."""
     def build(n):
         q = model.insert_many([(None,) * len(fields)] * n, fields=fields)
@@ -355,7 +362,7 @@ def insert(model, fields, conflict=None, *, preserve=(), update=None) -> Sized:
             q = q.on_conflict(conflict_target=conflict, preserve=preserve, update=update)
         return q.returning()  # no RETURNING id on PostgreSQL: nothing reads it
 
-    return Sized(build)
+    return BulkStatement(build)
 
 
 def _distinct(a, b):
@@ -368,7 +375,7 @@ def _chunks(items: Sequence, size: int = 1000):
         yield items[i:i + size]
 
 
-_IDS_BY_EMAIL = Sized(lambda n: Contact.select(Contact.email_norm, Contact.id).where(Contact.email_norm.in_([""] * n)))
+_IDS_BY_EMAIL = BulkStatement(lambda n: Contact.select(Contact.email_norm, Contact.id).where(Contact.email_norm.in_([""] * n)))
 
 
 def ids_by_email(keys: Iterable[str]) -> dict[str, int]:
@@ -392,7 +399,7 @@ _NEW_CONTACT = {f: None for f in _INSERT_FIELDS} | {"status": "active", "orders_
 
 
 @functools.lru_cache(maxsize=None)
-def _contact_upsert(given: frozenset[str]) -> Sized:
+def _contact_upsert(given: frozenset[str]) -> BulkStatement:
     """The upsert that overwrites exactly the GIVEN columns of an existing contact.
 
     `updated_at` moves only when a value really changes, so that importing the
@@ -406,7 +413,7 @@ def _contact_upsert(given: frozenset[str]) -> Sized:
 
     fields = [getattr(Contact, f) for f in _INSERT_FIELDS]
     # the update is built when rendered, for the backend bound then
-    return Sized(lambda n: insert(Contact, fields, [Contact.email_norm], preserve=cols, update=update()).build(n))
+    return BulkStatement(lambda n: insert(Contact, fields, [Contact.email_norm], preserve=cols, update=update()).build(n))
 
 
 @dataclass
@@ -480,7 +487,7 @@ def _write_custom(rows: Iterable[ContactRow], columns: ContactColumns, ids: dict
 
 _ORDER_FIELDS = [Order.order_id, Order.contact, Order.total, Order.currency, Order.created_at]
 _UPSERT_ORDER = insert(Order, _ORDER_FIELDS, [Order.order_id], preserve=_ORDER_FIELDS[1:])
-_ORDERS_BY_ID = Sized(lambda n: Order.select(Order.order_id, Order.contact).where(Order.order_id.in_([""] * n)))
+_ORDERS_BY_ID = BulkStatement(lambda n: Order.select(Order.order_id, Order.contact).where(Order.order_id.in_([""] * n)))
 
 
 def upsert_orders(orders: Sequence[tuple[str, int, int, str | None, dt.date]]) -> tuple[int, set[int]]:
@@ -512,7 +519,7 @@ def _recompute(n: int) -> pw.Query:
     ).where(Contact.id.in_([0] * n))
 
 
-_RECOMPUTE = Sized(_recompute)
+_RECOMPUTE = BulkStatement(_recompute)
 
 
 def recompute_order_totals(contact_ids: Iterable[int]) -> None:

@@ -76,7 +76,7 @@ class _Rollback(Exception):
 def scan(path: str) -> int:
     """Check that PATH is UTF-8 before anything is written; return its number of lines."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    lines, offset = 0, 0
+    lines, offset, last = 0, 0, b"\n"
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -97,13 +97,14 @@ def scan(path: str) -> int:
                 ) from None
             lines += chunk.count(b"\n")
             offset += len(chunk)
+            last = chunk[-1:]
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise BadInput(f"{path} is not UTF-8 (it ends inside a character); save it as CSV UTF-8") from None
     if offset == 0:
         raise BadInput(f"{path} is empty; a CSV file starts with a header row")
-    return lines + 1
+    return lines + (last != b"\n")
 
 
 def _delimiter(header_line: str) -> str:
@@ -270,6 +271,8 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size) -
                             target.write(prepared, report)
                     if progress:
                         progress(batch[-1][0], total_lines)
+                if progress:
+                    progress(total_lines, total_lines)
                 if report.strict and report.skipped:
                     raise _Rollback
                 with write():

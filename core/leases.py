@@ -63,6 +63,11 @@ def due_times(segment_ids: list[int]) -> dict[int, dt.datetime]:
 def take(segment_id: int, holder: str, lease_for: float = LEASE_FOR) -> bool:
     """Take the lease if the segment is due and nobody holds it; True if we did."""
     now = utcnow_naive()
+    row = RefreshLease.get_or_none(RefreshLease.segment == segment_id)
+    if row is None or row.next_due_at > now or (row.expires_at is not None and row.expires_at >= now):
+        # Looking first costs no write: on SQLite a write would queue behind a
+        # refresh under way in another process, only to find nothing to do.
+        return False
     with write():
         changed = (
             RefreshLease.update(holder=holder, expires_at=now + dt.timedelta(seconds=lease_for))
@@ -74,6 +79,15 @@ def take(segment_id: int, holder: str, lease_for: float = LEASE_FOR) -> bool:
             .execute()
         )
     return changed == 1
+
+
+def held_until(segment_id: int) -> dt.datetime | None:
+    """When another holder's lease on a due segment runs out (None: not held, or not due)."""
+    now = utcnow_naive()
+    row = RefreshLease.get_or_none(RefreshLease.segment == segment_id)
+    if row is None or row.holder is None or row.next_due_at > now or row.expires_at is None or row.expires_at < now:
+        return None
+    return row.expires_at
 
 
 def renew(segment_id: int, holder: str, lease_for: float = LEASE_FOR) -> bool:

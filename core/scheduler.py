@@ -143,6 +143,7 @@ class SegmentScheduler:
         self.send_every = send_every
         self.holder = holder or leases.holder_name()
         self.jobs: dict[int, int] = {}  # segment id -> interval its job was made with
+        self._anchors: dict[int, dt.datetime] = {}  # segment id -> due time its job was made from
         self._lock = threading.Lock()
         self.aps = BackgroundScheduler(
             timezone=dt.timezone.utc,
@@ -180,12 +181,13 @@ class SegmentScheduler:
                 return
             for sid in set(self.jobs) - set(wanted):
                 self.aps.remove_job(f"refresh:{sid}")
-                del self.jobs[sid]
+                del self.jobs[sid], self._anchors[sid]
                 log.info("segment #%d is no longer scheduled", sid)
             for sid, (name, every, due) in wanted.items():
-                if self.jobs.get(sid) == every:
-                    continue
-                self._schedule(sid, name, every, due)
+                # A new due time (a refresh by any process, a new schedule) re-anchors the
+                # job, so every process fires when the segment is due, not an interval late.
+                if self.jobs.get(sid) != every or self._anchors.get(sid) != due:
+                    self._schedule(sid, name, every, due)
 
     def _wanted(self) -> dict[int, tuple[str, int, dt.datetime]]:
         segs = list(Segment.select().where((Segment.kind == "dynamic") & (Segment.schedule_off == False)))  # noqa: E712
@@ -209,17 +211,31 @@ class SegmentScheduler:
             self.refresh, "interval", seconds=every, start_date=anchor, args=[sid], id=f"refresh:{sid}",
             name=f'refresh "{name}"', replace_existing=True, **extra,
         )
-        verb = "rescheduled" if sid in self.jobs else "scheduled"
-        self.jobs[sid] = every
-        log.info('%s "%s" (#%d) every %s', verb, name, sid, format_duration(every))
+        if self.jobs.get(sid) != every:
+            verb = "rescheduled" if sid in self.jobs else "scheduled"
+            log.info('%s "%s" (#%d) every %s', verb, name, sid, format_duration(every))
+        self.jobs[sid], self._anchors[sid] = every, due
 
     def refresh(self, segment_id: int) -> str:
         try:
             with connection():
-                return refresh_if_due(segment_id, self.holder, self.cfg, self.lease_for)
+                outcome = refresh_if_due(segment_id, self.holder, self.cfg, self.lease_for)
+                if outcome == "skipped":
+                    self._retry_when_lease_ends(segment_id)
+                return outcome
         except Exception:  # never let one segment's trouble stop its job
             log.exception("scheduled refresh of segment #%d failed", segment_id)
             return "failed"
+
+    def _retry_when_lease_ends(self, segment_id: int) -> None:
+        # Another process holds a due segment: if it dies, its lease ends and the
+        # refresh is still owed, so look again then rather than a whole interval later.
+        until = leases.held_until(segment_id)
+        if until is None:
+            return
+        at = until.replace(tzinfo=dt.timezone.utc) + dt.timedelta(seconds=0.5)
+        self.aps.add_job(self.refresh, "date", run_date=at, args=[segment_id], id=f"retry:{segment_id}",
+                         name=f"retry segment #{segment_id}", replace_existing=True)
 
     def send(self) -> None:
         from .sender import send_pending, slack_client
@@ -243,6 +259,8 @@ def start_scheduler(cfg=None, *, sync_every: float = SYNC_EVERY, lease_for: floa
     cfg = cfg or config_mod.current()
     if send is None:
         send = bool(cfg.secret("SLACK_BOT_TOKEN"))
+    elif send and not cfg.secret("SLACK_BOT_TOKEN"):
+        raise BadInput("sending notices needs SLACK_BOT_TOKEN in the environment")
     return SegmentScheduler(cfg, sync_every=sync_every, lease_for=lease_for,
                             send_every=send_every if send else None).start()
 

@@ -8,7 +8,7 @@ import datetime as dt
 from decimal import Decimal
 from fractions import Fraction
 
-from core.conditions import compile_where, EvalContext, from_json
+from core.conditions import compile_where, EvalContext
 from core.conditions import tree as T
 from core.conditions.tree import And, Ago, Date, InSegment, Items, Not, Or
 from core.store.models import Contact, CustomValue, Interest, Membership, Order, Segment

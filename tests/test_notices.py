@@ -373,3 +373,113 @@ def test_cli_subscribe_unsubscribe_and_list(db_url):
     assert r.exit_code == 0
     r = run.invoke(cli, ["--db", db_url, "unsubscribe", "Kyiv women", "#marketing"])
     assert r.exit_code == 2 and "is not told" in r.output
+
+
+# ---- with real refreshes ------------------------------------------------------------------
+
+def kyiv(n, start=0):
+    return make_contacts(n, start=start, region="Kyiv")
+
+
+def move(ids, region):
+    from core.store.models import Contact
+
+    Contact.update(region=region, region_norm=norm(region)).where(Contact.id.in_(ids)).execute()
+
+
+def test_every_refresh_that_changes_a_subscribed_segment_writes_a_notice(db):
+    from core import segments
+    from core.refresh import refresh
+
+    ids = kyiv(5)
+    seg, _ = segments.create_dynamic("Kyiv", "region = Kyiv", ME)
+    notices.subscribe(seg, "#growth", ME)
+    assert refresh(seg, ME).joined == 0 and Notice.select().count() == 0
+    move(ids[:2], "Lviv")
+    kyiv(1, start=50)
+    result = refresh(seg, ME)
+    n = Notice.get()
+    assert (n.size, n.joined, n.left, n.refresh_run_id) == (4, 1, 2, result.run_id)
+
+
+def test_changes_between_refreshes_are_told_at_the_next_refresh(db):
+    from core import segments
+    from core.membership import contacts_changed
+    from core.refresh import refresh
+
+    ids = kyiv(4)
+    seg, _ = segments.create_dynamic("Kyiv", "region = Kyiv", ME)
+    notices.subscribe(seg, "#growth", ME)
+    with write():
+        move(ids[:1], "Lviv")
+        contacts_changed(ids[:1], ME)  # an import: the contact leaves at once, no refresh
+    assert Notice.select().count() == 0
+    assert refresh(seg, ME).left == 0  # nothing left in this refresh …
+    assert (Notice.get().left, Notice.get().size) == (1, 3)  # … but since the last notice, one did
+
+
+def test_a_failed_refresh_writes_no_notice(db, monkeypatch):
+    from core import refresh as refresh_mod, segments
+
+    ids = kyiv(3)
+    seg, _ = segments.create_dynamic("Kyiv", "region = Kyiv", ME)
+    notices.subscribe(seg, "#growth", ME)
+    move(ids, "Lviv")
+
+    def fails_after(seg, run_id):
+        raise RuntimeError("a later hook failed")
+
+    monkeypatch.setattr(refresh_mod, "AFTER_REFRESH", [*refresh_mod.AFTER_REFRESH, fails_after])
+    with pytest.raises(RuntimeError):
+        refresh_mod.refresh(seg, ME)
+    assert Notice.select().count() == 0
+    assert NoticeBaseline.select().count() == 3
+
+
+def test_a_manual_refresh_from_the_command_line_writes_the_notice(db_url):
+    from click.testing import CliRunner
+
+    from core import segments
+    from core.cli.main import cli
+    from core.store import open_database
+
+    open_database(db_url)
+    ids = kyiv(3)
+    seg, _ = segments.create_dynamic("Kyiv", "region = Kyiv", ME)
+    run = CliRunner()
+    assert run.invoke(cli, ["--db", db_url, "subscribe", "Kyiv", "#growth"]).exit_code == 0
+    move(ids[:1], "Lviv")
+    r = run.invoke(cli, ["--db", db_url, "refresh", "Kyiv"])
+    assert r.exit_code == 0, r.output
+    assert [(n.channel, n.left) for n in Notice.select()] == [("#growth", 1)]
+
+
+def test_a_deleted_segment_takes_its_subscriptions_but_owed_notices_still_go(db, slack):
+    from core.delete import delete
+
+    seg = owed(1)
+    delete(seg, ME)
+    assert Subscription.select().count() == 0 and NoticeBaseline.select().count() == 0
+    assert send_pending(slack_client(), holder="a")["sent"] == 1
+    assert slack.messages()[0]["text"].startswith('Segment "Kyiv women"')
+
+
+def test_the_bot_drains_the_outbox_with_a_sender_thread(db, slack):
+    from core.sender import start_sender
+
+    owed(2)
+    db.close()  # the sender's thread opens its own connection
+    sender = start_sender(config_mod.Config(), every=0.1)
+    try:
+        slack.wait_for("chat.postMessage", 2, timeout=10)
+    finally:
+        sender.stop()
+    assert Notice.select().where(Notice.state == "sent").count() == 2
+
+
+def test_sending_without_a_token_is_refused_at_start(db, monkeypatch):
+    from core.scheduler import start_scheduler
+
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    with pytest.raises(BadInput, match="SLACK_BOT_TOKEN"):
+        start_scheduler(config_mod.Config(), send=True)

@@ -219,7 +219,18 @@ def test_jobs_follow_segments_created_changed_and_deleted(db, frozen):
         c = a_dynamic("C", every=30)
         s.sync()
         assert s.jobs == {a.id: 120, c.id: 30}
-        assert s.aps.get_job(f"refresh:{a.id}").trigger.interval == dt.timedelta(seconds=120)
+        trigger = s.aps.get_job(f"refresh:{a.id}").trigger
+        assert trigger.interval == dt.timedelta(seconds=120)
+        # anchored at the due time, so every process fires when the segment is due
+        assert trigger.start_date == (T0 + dt.timedelta(seconds=120)).replace(tzinfo=dt.timezone.utc)
+
+        # a refresh by any process moves the due time: the job follows it
+        frozen.advance(seconds=120)
+        assert leases.take(a.id, "elsewhere")
+        leases.release(a.id, "elsewhere", 120)
+        s.sync()
+        assert s.aps.get_job(f"refresh:{a.id}").trigger.start_date == (
+            T0 + dt.timedelta(seconds=240)).replace(tzinfo=dt.timezone.utc)
 
         c.delete_instance()
         s.sync()
@@ -244,3 +255,39 @@ def test_jobs_coalesce_and_never_overlap(db):
         assert job.misfire_grace_time > 0
     finally:
         s.stop(wait=False)
+
+
+def test_a_due_segment_held_by_another_is_looked_at_again_when_the_lease_ends(db, frozen):
+    seg = a_dynamic(every=3600)
+    leases.ensure(seg.id, T0)
+    assert leases.held_until(seg.id) is None
+    assert leases.take(seg.id, "other", lease_for=30)
+    assert leases.held_until(seg.id) == T0 + dt.timedelta(seconds=30)
+    s = SegmentScheduler(config_mod.Config(), sync_every=1)
+    s.aps.start(paused=True)
+    try:
+        assert s.refresh(seg.id) == "skipped"
+        retry = s.aps.get_job(f"retry:{seg.id}")
+        assert retry.trigger.run_date == (T0 + dt.timedelta(seconds=30.5)).replace(tzinfo=dt.timezone.utc)
+    finally:
+        s.stop(wait=False)
+
+
+def test_scheduled_refreshes_make_runs_and_a_size_history(db, frozen):
+    from core import segments
+    from core.store.models import Contact
+    from tests.factories import make_contacts
+
+    ids = make_contacts(4, region="Kyiv")
+    seg, _ = segments.create_dynamic("Kyiv", "region = Kyiv", ME, every=60)
+    leases.ensure(seg.id, T0 + dt.timedelta(seconds=60))
+    assert refresh_if_due(seg.id, "me") == "skipped"  # not due yet
+    frozen.advance(seconds=60)
+    assert refresh_if_due(seg.id, "me") == "refreshed"
+    assert refresh_if_due(seg.id, "other") == "skipped"  # the same period, once
+    Contact.update(region_norm="lviv").where(Contact.id == ids[0]).execute()
+    frozen.advance(seconds=60)
+    assert refresh_if_due(seg.id, "other") == "refreshed"
+    runs = RefreshRun.select().where(RefreshRun.segment == seg.id).order_by(RefreshRun.id)
+    assert [(r.trigger, r.total) for r in runs] == [("create", 4), ("schedule", 4), ("schedule", 3)]
+    assert [h["size"] for h in show(Segment.get_by_id(seg.id))["history"]] == [4, 4, 3]

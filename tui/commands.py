@@ -29,6 +29,6 @@ class SegmentaCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, help_text, command in self._commands():
-            score = max(matcher.match(name), matcher.match(help_text or "") * 0.5)
+            score = matcher.match(name)
             if score > 0:
                 yield Hit(score, matcher.highlight(name), command, text=name, help=help_text)

@@ -52,6 +52,13 @@ DIALOG_KEYS = [
     Binding("ctrl+s", "submit", "OK", id="dialog.submit"),
 ]
 
+# Tables: Home and End go to the first and the last row (of the members, the last
+# row read so far; going there reads the next page).
+TABLE_KEYS = [
+    Binding("home", "scroll_top", "First", show=False, id="table.first"),
+    Binding("end", "scroll_bottom", "Last", show=False, id="table.last"),
+]
+
 MEMBERS_KEYS = [
     Binding("escape", "close", "Back", id="members.back"),
 ]

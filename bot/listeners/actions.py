@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from .. import authorization, blocks, operations
+from .errors import answered
 
 
 def register(app, cfg) -> None:
@@ -14,24 +15,27 @@ def register(app, cfg) -> None:
         next()
 
     @app.action(blocks.CONFIRM, middleware=[authorize])
-    def segment_confirm(ack, context):
+    def segment_confirm(ack, body, context):
         ack()
         value = context["pending"]
         if not operations.claim(value):
             return  # a second click: it was done (or is being done) already
-        reply = context["reply"]
-        reply.note(operations.working_on(value))
-        reply.deliver(operations.confirmed(value, context["caller"]))
+        with answered(body, context):
+            reply = context["reply"]
+            reply.note(operations.working_on(value))
+            reply.deliver(operations.confirmed(value, context["caller"]))
 
     @app.action(blocks.CANCEL)
-    def segment_cancel(ack, action, context):
+    def segment_cancel(ack, body, action, context):
         ack()
-        value = operations.pending_value(action.get("value") or "")
-        if operations.claim(value):
-            context["reply"].send(blocks.cancelled(), replace=True)
+        with answered(body, context):
+            value = operations.pending_value(action.get("value") or "")
+            if operations.claim(value):
+                context["reply"].send(blocks.cancelled(), replace=True)
 
     @app.action(re.compile(f"^({blocks.SHOW}|{blocks.PAGE}_(next|prev))$"))
-    def segment_button(ack, action, context):
+    def segment_button(ack, body, action, context):
         ack()
-        outcome = operations.act(action["action_id"], action.get("value") or "", context["caller"])
-        context["reply"].deliver(outcome)
+        with answered(body, context):
+            outcome = operations.act(action["action_id"], action.get("value") or "", context["caller"])
+            context["reply"].deliver(outcome)

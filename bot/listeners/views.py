@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, TimeoutError
 from core.errors import ConditionError, SegmentaError
 
 from .. import blocks, operations
+from .errors import answered
 
 log = logging.getLogger("segmenta.bot")
 
@@ -36,7 +37,7 @@ def read_form(view: dict) -> tuple[str, str, str, dict]:
 
 def register(app, cfg) -> None:
     @app.view(blocks.CREATE_VIEW)
-    def segment_form(ack, view, context, client):
+    def segment_form(ack, body, view, context, client):
         name, kind, condition, meta = read_form(view)
         form = dict(name=name, kind=kind, condition=condition, channel=meta.get("channel"))
         count = kind == "dynamic" and meta.get("checked") != condition
@@ -49,13 +50,15 @@ def register(app, cfg) -> None:
             return
         except TimeoutError:
             ack(response_action="update", view=blocks.create_form(**form, counting=True))
-            _update_when_counted(client, view["id"], form, condition, future)
+            with answered(body, context):
+                _update_when_counted(client, view["id"], form, condition, future)
             return
         if count:
             ack(response_action="update", view=blocks.create_form(**form, checked=condition, counted=counted))
             return
         ack()  # closes the form; the result goes to the channel it was opened from
-        context["reply"].send(operations.create_from_form(name, kind, condition, context["caller"]))
+        with answered(body, context):
+            context["reply"].send(operations.create_from_form(name, kind, condition, context["caller"]))
 
 
 def _update_when_counted(client, view_id: str, form: dict, condition: str, future) -> None:

@@ -50,7 +50,8 @@ def _report_text(d: dict) -> str:
         out += [f'  line {b["line"]}: {b["reason"]}' for b in d["bad_rows"][:SHOWN_BAD_ROWS]]
         more = d["skipped"] - min(len(d["bad_rows"]), SHOWN_BAD_ROWS)
         if more:
-            out.append(f"  … and {more:,} more (--json lists them)")
+            listed = "lists them" if not d["bad_rows_not_listed"] else f'lists the first {len(d["bad_rows"]):,}'
+            out.append(f"  … and {more:,} more (--json {listed})")
     return "\n".join(out)
 
 
@@ -127,7 +128,8 @@ def _contact_text(d: dict) -> str:
     pad = max(len(k) for k, _ in rows)
     out = [f"{k.ljust(pad)}  {'' if v is None else v}".rstrip() for k, v in rows]
     if d["orders"]:
-        out += ["", "Orders:"]
+        shown = len(d["orders"])
+        out += ["", "Orders:" if shown == o["count"] else f'Orders (the latest {shown} of {o["count"]:,}):']
         out += [f'  {x["date"]}  {x["order_id"]}  {x["total"]} {x["currency"] or ""}'.rstrip() for x in d["orders"]]
     out += ["", "Segments: " + (", ".join(f'{s["name"]} (#{s["id"]}, {s["kind"]})' for s in d["segments"]) or "none")]
     return "\n".join(out)

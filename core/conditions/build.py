@@ -14,10 +14,9 @@ from lark import Token, Transformer_NonRecursive, v_args
 from ..errors import ConditionError, SegmentaError
 from . import fields as F
 from . import values as V
+from .segment_refs import MAX_ID, UnknownSegment, shown
 from .format import KEYWORDS
 from .tree import MAX_DEPTH, UNITS, And, InSegment, Items, Not, Or, Range, Span, Test
-
-MAX_ID = 2**31 - 1
 
 # Grammar rule → canonical operator.
 OP_RULES = {
@@ -121,7 +120,7 @@ class Build(Transformer_NonRecursive):
     def ref(self, meta, c):
         tok = c[0]
         if tok.type == "STRING":
-            ref = V.unescape(tok)
+            ref = self._read(tok.start_pos, V.single, V.Raw("quoted", V.unescape(tok), tok.start_pos), "a segment")
             if not ref.strip():
                 raise self._fail(tok.start_pos, f"an empty segment name at column {tok.start_pos + 1}")
         elif tok.type == "HASHID" or re.fullmatch(r"[0-9]+", tok):
@@ -133,8 +132,6 @@ class Build(Transformer_NonRecursive):
         return ref, tok.start_pos
 
     def _resolve(self, ref, pos: int) -> None:
-        from .segment_refs import UnknownSegment, shown
-
         col = pos + 1
         try:
             self.segments(ref)

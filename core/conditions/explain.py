@@ -11,7 +11,8 @@ from ..errors import NotFound
 from ..store.models import Contact, CustomValue, Interest, Membership, Order
 from . import dates
 from . import fields as F
-from .compile import DATE_COLUMNS, Compiler
+from .compile import Compiler
+from .leaves import DATE_COLUMNS
 from .context import EvalContext
 from .format import format as format_tree
 from .segment_refs import lookup
@@ -37,7 +38,7 @@ def explain(tree, contact_id: int, ctx: EvalContext) -> list[Line]:
     compiler = Compiler(ctx)
     lines = []
     for leaf in leaves(tree):
-        expr = compiler.node(leaf, ())
+        expr = compiler.sql(leaf)
         result = Contact.select(Contact.id).where((Contact.id == contact_id) & expr).exists()
         lines.append(Line(format_tree(leaf), bool(result), _value(leaf, contact, ctx)))
     return lines

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal
 
 from .tree import Ago, And, Date, InSegment, Items, Month, Not, Number, Or, Range, Span, Test, Text, YesNo
 
@@ -85,7 +84,7 @@ def value(v) -> str:
     if isinstance(v, Text):
         return text(v.value)
     if isinstance(v, Number):
-        return _number(v.value)
+        return f"{v.value:f}"  # never an exponent: 1E+2 prints as 100
     if isinstance(v, Date):
         return v.value.isoformat()
     if isinstance(v, Ago):
@@ -101,12 +100,3 @@ def value(v) -> str:
     if isinstance(v, Range):
         return f"{value(v.low)} and {value(v.high)}"
     raise TypeError(f"not a condition value: {v!r}")
-
-
-def _number(d: Decimal) -> str:
-    return format_decimal(d)
-
-
-def format_decimal(d: Decimal) -> str:
-    s = f"{d:f}"
-    return "0" if s in ("-0", "+0") else s

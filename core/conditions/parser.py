@@ -14,7 +14,7 @@ from . import fields as F
 from .build import Build
 from .tree import MAX_DEPTH
 
-MAX_LENGTH = 20_000
+MAX_LENGTH = 50_000
 
 _GRAMMAR = Lark(
     (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -64,10 +65,12 @@ def single(raw: Raw, what: str) -> str:
         raise Problem(f"a list {{at}} fits only in (…) and has any/all/none (…); {what} takes one value")
     if raw.kind == "ago":
         raise Problem(f'"{raw.text} {raw.unit} ago" {{at}} is a date; {what} takes no date')
+    control = next((ch for ch in raw.text if unicodedata.category(ch) in ("Cc", "Cs")), None)
+    if control is not None:
+        # PostgreSQL cannot even hold U+0000 in text, and no one means to type them
+        raise Problem(f"the control character U+{ord(control):04X} in a value {{at}} cannot be read; remove it")
     if raw.kind == "bare" and not is_word(raw.text):
         bad = next(ch for ch in raw.text if not is_word_char(ch))
-        if not bad.isprintable():
-            raise Problem(f"the control character U+{ord(bad):04X} in a value {{at}} cannot be read; remove it")
         raise Problem(
             f'"{bad}" in {raw.text} {{at}} needs quotes: only letters, digits and _ - . @ + / '
             f"go without them; write {quote(raw.text)}"

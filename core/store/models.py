@@ -57,7 +57,7 @@ class Contact(Base):
     language_norm = pw.TextField(null=True)
     gender = pw.TextField(null=True)
     status = pw.TextField(default="active", index=True)
-    birth_date = pw.DateField(null=True)
+    birth_date = pw.DateField(null=True, index=True)
     birth_md = pw.IntegerField(null=True, index=True)  # month*100 + day, for birthday windows
     created_at = pw.DateField(index=True)
     interests = pw.TextField(null=True)  # as given, joined with ";" (display and export)

@@ -82,7 +82,7 @@ class MainScreen(Screen):
 
     @on(SearchBar.Leave)
     def _search_left(self) -> None:
-        self.table.focus()
+        self.set_focus(self.table)
 
     @work(thread=True, exclusive=True, group="segments")
     def _load(self, text: str, select: int | None) -> None:
@@ -199,7 +199,9 @@ class MainScreen(Screen):
             self.app.push_screen(dialog_class(row, *args), self.finished)
 
     def action_focus_search(self) -> None:
-        self.query_one(SearchBar).focus()
+        # At once, not on the next turn (as .focus() does): the keys typed right
+        # after "/" are already on their way and belong to the search.
+        self.set_focus(self.query_one(SearchBar))
 
     def action_members(self) -> None:
         row = self.selected()

@@ -8,9 +8,13 @@ from textual.widgets import DataTable, Footer, Header, Label
 from textual.worker import get_current_worker
 
 from ..format import number
-from ..keys import MEMBERS_KEYS
+from ..keys import MEMBERS_KEYS, TABLE_KEYS
 from ..sources import MemberPages
 from ..work import CoreDone, call_core
+
+
+class MembersTable(DataTable):
+    BINDINGS = TABLE_KEYS
 
 
 class MembersScreen(Screen):
@@ -27,7 +31,7 @@ class MembersScreen(Screen):
         yield Header()
         yield Label(f'Members of "{self.segment["name"]}" — {number(self.segment["members"])}',
                     id="members-title")
-        yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
+        yield MembersTable(id="members", cursor_type="row", zebra_stripes=True)
         yield Label("", id="members-status")
         yield Footer()
 

@@ -73,7 +73,11 @@ class ConditionEditor(Vertical):
     def schedule_check(self) -> None:
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(self.DEBOUNCE, self.check_now)
+            self._timer = None
+        if self.DEBOUNCE > 0:
+            self._timer = self.set_timer(self.DEBOUNCE, self.check_now)
+        else:  # no debounce: check on the next turn of the event loop
+            self.call_later(self.check_now)
 
     def check_now(self) -> None:
         text = self.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from ..format import number, when
+from ..keys import TABLE_KEYS
 
 COLUMNS = (("id", "#"), ("name", "name"), ("kind", "kind"), ("members", "members"),
            ("active", "active"), ("last_refresh", "last refresh"), ("schedule", "schedule"))
@@ -11,6 +12,8 @@ COLUMNS = (("id", "#"), ("name", "name"), ("kind", "kind"), ("members", "members
 
 class SegmentTable(DataTable):
     """One row per segment, keyed by its id; the rows come from core.search."""
+
+    BINDINGS = TABLE_KEYS
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
