@@ -13,6 +13,12 @@ def needs_admin(op: str | None, with_contacts: bool = False) -> bool:
     return op == "delete" and bool(with_contacts)
 
 
+def require_asker(value: dict, user: str | None) -> None:
+    """A confirm or cancel button answers the person who asked, no one else."""
+    if value.get("user") != user:
+        raise Refused("only the person who asked can answer this question; nothing was changed")
+
+
 def require(op: str | None, with_contacts: bool, user: str | None, cfg) -> None:
     """Raise Refused unless USER may do OP."""
     if needs_admin(op, with_contacts) and user not in cfg.slack_admins:

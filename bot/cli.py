@@ -98,8 +98,19 @@ def _serve_socket_mode(bolt_app, cfg, stopping) -> None:
 
     from .replies import web_client
 
+    from slack_sdk.errors import SlackApiError
+
+    from .logs import redact
+    from .replies import error_code
+
     handler = SocketModeHandler(bolt_app, cfg.secret("SLACK_APP_TOKEN"), web_client=web_client(None, cfg.api_url))
-    handler.connect()
+    try:
+        handler.connect()
+    except SlackApiError as e:
+        raise BadInput(f"Slack refused Socket Mode ({error_code(e)}): check SLACK_APP_TOKEN (an app-level token "
+                       "with connections:write) and that Socket Mode is on in the app's settings") from None
+    except OSError as e:
+        raise BadInput(f"cannot reach Slack for Socket Mode: {redact(str(e))[:300]}") from None
     click.echo(f"Segmenta bot: {cfg.slack_command} over Socket Mode. Ctrl-C stops.", err=True)
     _wait(stopping)
     handler.close()

@@ -23,7 +23,6 @@ from core.errors import BadInput
 _QUOTES = {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
            "\u2018": "'", "\u2019": "'", "\u201a": "'"}
 _ENTITY = re.compile(r"<([^<>]*)>")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
 
 def _entity_text(inner: str) -> str:
@@ -128,13 +127,6 @@ class Command:
     kind: str | None = None  # create: the kind asked for in the form
     unknown: str | None = None  # help: the subcommand that was not understood
 
-    @property
-    def slow(self) -> bool:
-        """Work that may take longer than Slack's 3 seconds on a big database."""
-        return self.op in SLOW
-
-
-SLOW = {"create_dynamic", "preview", "refresh", "copy", "split", "export_csv", "export_list"}
 
 # (op, usage, what it does, example) — the help and the usage errors both read this.
 USAGE = [

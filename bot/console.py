@@ -131,6 +131,7 @@ class Console:
         action = b["action_id"]
         if action in (blocks.CONFIRM, blocks.CANCEL):
             value = operations.pending_value(b["value"])
+            authorization.require_asker(value, self.caller.user)
             if action == blocks.CONFIRM:
                 authorization.require(value["op"], value.get("with_contacts", False), self.caller.user,
                                       self.caller.cfg)

@@ -17,12 +17,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from core.sender import SLACK_API
+
 from . import blocks
 from .blocks import Message
 
 log = logging.getLogger("segmenta.bot")
 
-SLACK_API = "https://slack.com/api/"
 RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60 - 60  # seconds; a minute of margin
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
+from .errors import BadInput, ConfigError
 
 CUSTOM_TYPES = ("text", "number", "date", "yesno")
 DEFAULT_DATABASE_URL = "sqlite:///segmenta.db"
@@ -21,10 +21,10 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> int:
-    """'30m' → 1800 seconds. Raises ValueError with a hint."""
+    """'30m' → 1800 seconds. Raises BadInput with a hint."""
     m = _DURATION.match(str(text))
     if not m or int(m.group(1)) == 0:
-        raise ValueError(f'"{text}" is not a duration; write it like 30m, 1h, 2d or 90s')
+        raise BadInput(f'"{text}" is not a duration; write it like 30m, 1h, 2d or 90s')
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
@@ -114,7 +114,7 @@ def from_mapping(data: dict, source: str = "(given)") -> Config:
     if "refresh_every" in data.get("scheduler", {}):
         try:
             kw["refresh_every"] = parse_duration(data["scheduler"]["refresh_every"])
-        except ValueError as e:
+        except BadInput as e:
             raise ConfigError(f'{source}: "scheduler.refresh_every": {e}') from None
     slack = data.get("slack", {})
     if "command" in slack:

@@ -22,8 +22,7 @@ def copy(seg: Segment, actor: Actor, *, name: str | None = None, cfg=None):
     """Returns (new segment, its first refresh)."""
     if seg.kind != "dynamic":
         raise Refused(
-            f'"{seg.name}" is a list and cannot be copied; export it to a new list instead '
-            f'(segmenta export "{seg.name}" --to-list NAME)'
+            f'"{seg.name}" is a list and cannot be copied; export it to a new list instead'
         )
     with write():
         new, result = segments.create_dynamic(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,7 +19,7 @@ from .contacts import ContactColumns, OrderColumns, recompute_order_totals, upse
 from .errors import SegmentaError
 from .membership import contacts_changed
 from .store import write
-from .store.models import Contact, Order
+from .store.models import Contact
 
 BATCH = 5000
 
@@ -219,7 +218,3 @@ def _examples(actor: Actor, cfg) -> list[dict]:
         vip = segments.resolve(vip.id)
     out.append({"name": vip.name, "kind": vip.kind, "condition": None, "members": vip.member_count})
     return out
-
-
-def count_orders() -> int:
-    return Order.select().count()

@@ -9,11 +9,12 @@ from .store.models import Contact
 SAMPLE_FIELDS = ("email", "first_name", "last_name", "city", "region", "gender", "status")
 
 
-def preview(condition: str, *, samples: int = 5, cfg=None) -> dict:
+def preview(condition: str, *, samples: int = 5, cfg=None, own_id: int | None = None) -> dict:
+    """OWN_ID: the segment whose condition is being edited (it may not refer to itself)."""
     from .conditions import format as format_condition
 
     cfg = cfg or config_mod.current()
-    tree = parse_condition(condition, cfg)
+    tree = parse_condition(condition, cfg, own_id=own_id)
     ids = matching_query(tree, cfg)
     count = Contact.select().where(Contact.id.in_(ids)).count()
     active = Contact.select().where(Contact.id.in_(ids) & (Contact.status == "active")).count()

@@ -6,9 +6,11 @@ import re
 import peewee as pw
 
 from .errors import BadInput
+from .show import schedule_of
 from .store.models import RefreshRun, Segment
 from .text import norm
 
+KIND_WORDS = {"list": "list", "lists": "list", "static": "list", "dynamic": "dynamic"}
 SORTS = {
     "newest": (Segment.created_at.desc(), Segment.id.desc()),
     "name": (Segment.name_norm.asc(),),
@@ -31,11 +33,13 @@ def search(text: str | None = None, *, kind: str | None = None, sort: str = "new
     if kind:
         q = q.where(Segment.kind == kind)
     for word in (norm(text) or "").split():
-        # every word must be found: in the name, in the condition, or as the id
+        # every word must be found: in the name, in the condition, as the id, or as the kind
         hit = _contains(Segment.name_norm, word) | _contains(Segment.condition_norm, word)
         m = re.fullmatch(r"#?(\d{1,11})", word)
         if m:
             hit = hit | (Segment.id == int(m.group(1)))
+        if word in KIND_WORDS:
+            hit = hit | (Segment.kind == KIND_WORDS[word])
         q = q.where(hit)
     q = q.order_by(*SORTS[sort])
     if limit:
@@ -64,6 +68,7 @@ def summary(seg: Segment, run: RefreshRun | None) -> dict:
         "kind": seg.kind,
         "members": seg.member_count,
         "condition": seg.condition_text,
+        "schedule": schedule_of(seg),
         "created_at": seg.created_at,
         "last_refresh": run.finished_at if run else None,
         "last_joined": run.joined if run else None,

@@ -34,7 +34,7 @@ def resolve(ref) -> Segment:
     if isinstance(ref, int):
         seg = Segment.get_or_none(Segment.id == ref)
         if seg is None:
-            raise NotFound(f"no segment has id #{ref}; `segmenta search` lists them")
+            raise NotFound(f"no segment has id #{ref}; search the segments to find its id")
         return seg
     text = str(ref).strip()
     if not text:
@@ -58,7 +58,7 @@ def did_you_mean(text: str) -> str:
         # a part of the name is often what people remember
         part = [n for k, n in by_norm.items() if (norm(text) or "") in k]
         close = [norm(part[0])] if len(part) == 1 else []
-    return f' — did you mean "{by_norm[close[0]]}"?' if close else "; `segmenta search` lists them"
+    return f' — did you mean "{by_norm[close[0]]}"?' if close else "; search the segments to find its name"
 
 
 def check_name(name: str) -> str:
@@ -246,7 +246,7 @@ def require_list(seg: Segment, what: str) -> None:
     if seg.kind != "list":
         raise Refused(
             f'"{seg.name}" is a dynamic segment: its members follow its condition, so it cannot be {what}. '
-            f"Export it to a list first (segmenta export \"{seg.name}\" --to-list NAME)."
+            "Export it to a new list first, and change that list."
         )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.store import db as store_db
-from tests.bot_standin import BOT_TOKEN, SIGNING_SECRET, SlackSide
+from tests.bot_standin import BOT_TOKEN, SIGNING_SECRET, SlackSide, check_everything_sent
 from tests.factories import make_contacts
 from tests.slack_standin import SlackStandin, slack_standin  # noqa: F401 (fixture)
 
@@ -92,6 +92,7 @@ def test_the_bot_serves_signed_requests_and_sends_notices(database, slack_standi
         (fallback,) = slack_standin.wait_for("chat.postEphemeral")
         assert "no segment is called" in fallback.params["text"]
         assert all(a.seconds < 3 for a in slack.acks)
+        assert check_everything_sent(slack_standin) >= 8  # the sender's notice too
     finally:
         output = bot.stop()
     assert "Segmenta bot stopped." in output
@@ -116,6 +117,17 @@ def test_missing_secrets_are_named(database, slack_standin):  # noqa: F811
     result = subprocess.run([SEGMENTA, "--db", database, "bot"], env=env(slack_standin.api_url),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "SLACK_APP_TOKEN is not set" in result.stderr
+    assert_no_secret(result.stdout + result.stderr)
+
+
+def test_socket_mode_asks_slack_with_the_app_token(database, slack_standin):  # noqa: F811
+    slack_standin.on("apps.connections.open", lambda call: {"ok": False, "error": "invalid_auth"})
+    result = subprocess.run([SEGMENTA, "--db", database, "bot", "--no-scheduler"],
+                            env=env(slack_standin.api_url, SLACK_APP_TOKEN=APP_TOKEN),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Slack refused Socket Mode (invalid_auth)" in result.stderr
+    (opened,) = slack_standin.calls("apps.connections.open")
+    assert opened.token == APP_TOKEN  # the app-level token, not the bot's
     assert_no_secret(result.stdout + result.stderr)
 
 

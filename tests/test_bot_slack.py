@@ -18,7 +18,8 @@ from core import config as config_mod, refresh as refresh_mod, segments
 from core.audit import Actor
 from core.store import db as store_db
 from core.store.models import Contact, Membership, Segment
-from tests.bot_standin import BOT_TOKEN, SIGNING_SECRET, SlackSide, check_everything_sent, sign
+from tests.bot_standin import (BOT_TOKEN, SIGNING_SECRET, SlackSide, check_everything_sent, check_message,
+                               check_view, sign)
 from tests.factories import make_contacts
 from tests.slack_standin import slack_standin  # noqa: F401 (fixture)
 
@@ -58,14 +59,15 @@ def buttons(payload) -> dict:
 
 
 @pytest.fixture
-def bot(tmp_path, monkeypatch, slack_standin):  # noqa: F811
+def bot(db_url, monkeypatch, slack_standin):  # noqa: F811
+    """The bot on each backend (conftest's db_url), served on a free port of 127.0.0.1."""
     from bot.app import build_app
     from bot.server import serve
 
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.delenv("SLACK_API_URL", raising=False)
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    url = db_url
     cfg = config_mod.Config(database_url=url, slack_admins=(ADMIN,), slack_api_url=slack_standin.api_url)
     previous = config_mod.current()
     config_mod.use(cfg)
@@ -82,6 +84,12 @@ def bot(tmp_path, monkeypatch, slack_standin):  # noqa: F811
     slow = [a for a in side.acks if a.seconds >= SlackSide.ACK_LIMIT]
     assert not slow, f"acked after 3 s: {slow}"
     check_everything_sent(slack_standin)
+    for acked in side.acks:  # what the acks themselves said is a message or a view too
+        body = acked.json() if acked.body.startswith("{") else None
+        if body and "view" in body:
+            check_view(body["view"])
+        elif body and "text" in body:
+            check_message(body)
 
 
 @pytest.fixture
@@ -269,11 +277,17 @@ def test_a_non_admin_cannot_delete_contacts(bot, people):
     body = acked.json()  # refused in the ack itself, before any core call
     assert body["response_type"] == "ephemeral" and "admins" in body["text"]
     assert bot.standin.responses.get(acked.response_id) is None
-    # nor with a confirm button taken from an admin's question
+    # nor by clicking an admin's question…
     question = bot.ask("delete Spam traps with contacts", user=ADMIN)
-    forged = bot.slack.click(buttons(question)["Delete contacts too"], user="U0MALLORY")
-    assert "admins" in bot.slack.reply(forged)["text"]
+    button = buttons(question)["Delete contacts too"]
+    assert "only the person who asked" in bot.slack.reply(bot.slack.click(button, user="U0MALLORY"))["text"]
+    # …nor with a question of one's own made up
+    forged = dict(button, value=json.dumps({**json.loads(button["value"]), "user": "U0MALLORY"}))
+    assert "admins" in bot.slack.reply(bot.slack.click(forged, user="U0MALLORY"))["text"]
     assert Contact.select().count() == 30 and Segment.get_or_none(Segment.id == seg.id) is not None
+    # the admin's question still works: the refused clicks used nothing up
+    done = bot.slack.responses(bot.slack.click(button, user=ADMIN), 2)
+    assert "4 contacts" in done[1]["text"] and Contact.select().count() == 26
 
 
 def test_an_admin_deletes_contacts_after_confirming(bot, people):
@@ -375,6 +389,10 @@ def test_forged_and_stale_signatures_are_refused(bot, people):
     assert bot.slack.post(body, signature=sign(body + "&x=1", ts), timestamp=int(ts)).status == 401
     assert bot.slack.post(body, signature="v0=", timestamp=int(ts)).status == 401
     assert bot.standin.calls("response") == []
+    # Slack's check of an HTTP events URL is signed too, and answered
+    challenge = json.dumps({"token": "legacy", "challenge": "c-123", "type": "url_verification"})
+    assert bot.slack.post(challenge, "application/json").json() == {"challenge": "c-123"}
+    assert bot.slack.post(challenge, "application/json", secret="forged").status == 401
 
 
 def test_the_web_client_waits_out_a_rate_limit(bot, people):

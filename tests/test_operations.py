@@ -63,6 +63,8 @@ def test_search_by_part_of_name_any_script_and_kind(db):
     assert [r["name"] for r in search(f"#{a.id}")] == ["Київ VIP"]
     assert [r["name"] for r in search(kind="list", sort="name")] == ["Other", "Warsaw VIP", "Київ VIP"]
     assert search(kind="dynamic") == []
+    assert {r["name"] for r in search("list")} == {"Київ VIP", "Warsaw VIP", "Other"}  # by kind
+    assert search("dynamic") == []
     assert [r["name"] for r in search()][0] == "Other"  # newest first
 
 

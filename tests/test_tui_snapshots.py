@@ -17,6 +17,7 @@ from core.copy import copy
 from core.refresh import refresh
 from core.store.models import Contact, Segment
 from tests.factories import make_contacts
+from tests.test_tui import settle
 from tui.app import SegmentaApp
 
 ME = Actor("tester", "tui")
@@ -54,18 +55,6 @@ def shop(sqlite_db):
 
 def make_app() -> SegmentaApp:
     return SegmentaApp(config.Config(), ME, where="sqlite:///shop.db")
-
-
-async def settle(pilot) -> None:
-    app = pilot.app
-    for _ in range(100):
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            await pilot.pause()
-            if not any(w.is_running for w in app.workers):
-                return
-        await app.workers.wait_for_complete()
-    raise AssertionError("the workers did not settle")
 
 
 async def choose(pilot, name: str) -> None:

@@ -9,8 +9,13 @@ from .errors import answered
 
 def register(app, cfg) -> None:
     def authorize(action, context, next):
+        """Only the asker answers a question, and deleting contacts takes an admin:
+        refused in the ack, before any core call."""
         value = operations.pending_value(action.get("value") or "")
-        authorization.require(value["op"], value.get("with_contacts", False), context["caller"].user, cfg)
+        user = context["caller"].user
+        authorization.require_asker(value, user)
+        if action["action_id"] == blocks.CONFIRM:
+            authorization.require(value["op"], value.get("with_contacts", False), user, cfg)
         context["pending"] = value
         next()
 
@@ -25,12 +30,11 @@ def register(app, cfg) -> None:
             reply.note(operations.working_on(value))
             reply.deliver(operations.confirmed(value, context["caller"]))
 
-    @app.action(blocks.CANCEL)
-    def segment_cancel(ack, body, action, context):
+    @app.action(blocks.CANCEL, middleware=[authorize])
+    def segment_cancel(ack, body, context):
         ack()
-        with answered(body, context):
-            value = operations.pending_value(action.get("value") or "")
-            if operations.claim(value):
+        if operations.claim(context["pending"]):
+            with answered(body, context):
                 context["reply"].send(blocks.cancelled(), replace=True)
 
     @app.action(re.compile(f"^({blocks.SHOW}|{blocks.PAGE}_(next|prev))$"))

@@ -19,12 +19,7 @@ MEMBER_FIELDS = (
 
 
 def _duration(text):
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise BadInput(str(e)) from None
+    return None if text is None else parse_duration(text)
 
 
 @click.group()

@@ -42,6 +42,7 @@ class MainScreen(Screen):
     def __init__(self):
         super().__init__()
         self._active_cache: dict[int, tuple[int, int]] = {}  # id -> (member count, active)
+        self._detail_of: int | None = None  # the segment the detail pane shows or is loading
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -100,6 +101,7 @@ class MainScreen(Screen):
             known = self._active_cache.get(r["id"])
             r["active"] = known[1] if known and known[0] == r["members"] else None
         self.table.show_rows(rows, select)
+        self._detail_of = None  # the counts may have moved: show the selected one afresh
         if not rows:
             self.detail.show_nothing("No segments match." if text else "No segments yet: press n to create one.")
         else:
@@ -138,7 +140,8 @@ class MainScreen(Screen):
 
     def _show_detail(self) -> None:
         seg_id = self.table.selected_id
-        if seg_id is not None:
+        if seg_id is not None and seg_id != self._detail_of:
+            self._detail_of = seg_id
             self._load_detail(seg_id)
 
     @work(thread=True, exclusive=True, group="detail")

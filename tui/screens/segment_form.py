@@ -9,7 +9,6 @@ from textual.widgets import Input, Label, RadioButton, RadioSet
 
 from core import segments
 from core.config import parse_duration
-from core.errors import BadInput
 
 from ..format import plural
 from ..widgets.condition_editor import ConditionEditor
@@ -21,10 +20,7 @@ def every_seconds(text: str) -> int | None:
     """The refresh interval typed, like 30m; empty means the config's default."""
     if not text.strip():
         return None
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise BadInput(str(e)) from None
+    return parse_duration(text)
 
 
 class NewSegmentDialog(OperationDialog):

@@ -41,7 +41,7 @@ class SegmentTable(DataTable):
         for seg_id, n in counts.items():
             if seg_id in self.rows_by_id:
                 self.rows_by_id[seg_id]["active"] = n
-                self.update_cell(str(seg_id), "active", number(n))
+                self.update_cell(str(seg_id), "active", number(n), update_width=True)
 
     @property
     def selected(self) -> dict | None:
