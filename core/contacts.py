@@ -210,8 +210,9 @@ class ContactColumns:
             elif field == "gender":
                 out["gender"] = parse_choice(raw, "gender")
             elif field == "status":
-                # an empty status is the default one, never NULL
-                out["status"] = parse_choice(raw, "status") or "active"
+                # Empty: "active" for a new contact, but an existing one keeps its
+                # status — a blank cell must never re-activate an unsubscribed person.
+                out["status"] = parse_choice(raw, "status")
             elif field == "birth_date":
                 born = parse_date(raw, "birth_date")
                 out["birth_date"] = born
@@ -445,7 +446,10 @@ def upsert_contacts(rows: Sequence[ContactRow], columns: ContactColumns, today: 
         cols = given
         if values["created_at"] is None:
             values["created_at"] = today
-            cols = given - {"created_at"}
+            cols = cols - {"created_at"}
+        if values["status"] is None:
+            values["status"] = "active"
+            cols = cols - {"status"}
         groups.setdefault(cols, []).append(tuple(values[f] for f in _INSERT_FIELDS))
     for cols, tuples in groups.items():
         _contact_upsert(cols).run(tuples)
@@ -601,3 +605,28 @@ def describe(contact: Contact, custom_types: dict[str, str] | None = None, order
         "orders": orders,
         "segments": segments,
     }
+
+
+def create_minimal(emails: Sequence[str], actor, cfg=None) -> dict[str, int]:
+    """Create contacts that have only an email (`add --create`); returns {email_norm: id}.
+
+    A bad email is refused before anything is written. New contacts join the
+    dynamic segments they match at once.
+    """
+    from . import audit, clock, config as config_mod
+    from .membership import contacts_changed
+    from .store import write
+
+    cfg = cfg or config_mod.current()
+    columns = ContactColumns(["email"], cfg.custom_fields)
+    rows = []
+    for email in emails:
+        try:
+            rows.append(columns.normalise([email]))
+        except BadValue as e:
+            raise BadInput(f'"{email}" cannot be created: {e}') from None
+    with write():
+        done = upsert_contacts(rows, columns, clock.today(cfg.tz))
+        contacts_changed(list(done.ids.values()), actor, reason="add")
+        audit.record(actor, "create contacts", created=done.created)
+    return done.ids

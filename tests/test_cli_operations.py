@@ -108,3 +108,25 @@ def test_audit_reads_back(run, people):
     run("create", "list", "L")
     rows = json.loads(run("audit", "--json").output)
     assert rows[0]["operation"] == "create" and rows[0]["face"] == "cli"
+
+
+def test_add_with_create_makes_unknown_contacts_and_they_join_dynamic_segments(run, people):
+    run("create", "list", "VIP")
+    run("create", "dynamic", "Everyone active", "--where", "status = active")
+    r = run("add", "VIP", "new@x.org", "c1@example.com", "--create", "--json")
+    data = json.loads(r.output)
+    assert data["added"] == 2 and data["created"] == 1 and data["unknown"] == []
+    assert json.loads(run("contact", "NEW@x.org", "--json").output)["status"] == "active"
+    assert json.loads(run("show", "Everyone active", "--json").output)["members"] == 31
+    r = run("add", "VIP", "not an email", "--create")
+    assert r.exit_code == 2 and "cannot be created" in r.output
+
+
+def test_add_reads_a_file_of_emails(run, people, tmp_path):
+    run("create", "list", "VIP")
+    f = tmp_path / "vip.csv"
+    f.write_text("name,email\nA,c1@example.com\nB,c2@example.com\n", encoding="utf-8")
+    r = run("add", "VIP", "--file", str(f), "--json")
+    assert json.loads(r.output)["added"] == 2
+    r = run("remove", "VIP", "c1@example.com", "--json")
+    assert json.loads(r.output)["removed"] == 1

@@ -327,3 +327,17 @@ def test_imported_contacts_join_dynamic_segments_at_once(db, tmp_path):
     assert members == {"a@x.org"}
     imp(write_csv(tmp_path, "email,region\na@x.org,Lviv\n", "2.csv"))
     assert not Membership.select().where(Membership.segment == seg).exists()
+
+
+def test_a_blank_status_never_reactivates_an_existing_contact(db, tmp_path):
+    from core.imports import import_contacts
+    from core.audit import Actor
+    from core.store.models import Contact
+
+    f = tmp_path / "s.csv"
+    f.write_text("email,status\nann@x.org,unsubscribed\nbob@x.org,\n", encoding="utf-8")
+    import_contacts(str(f), Actor("t", "cli"))
+    f.write_text("email,status,city\nann@x.org,,Lviv\n", encoding="utf-8")
+    import_contacts(str(f), Actor("t", "cli"))
+    got = dict(Contact.select(Contact.email_norm, Contact.status).tuples())
+    assert got == {"ann@x.org": "unsubscribed", "bob@x.org": "active"}

@@ -271,10 +271,9 @@ def _add_or_remove(app, segment, emails, file, create, as_json, adding):
     if adding and create and missing:
         from ..contacts import create_minimal
 
-        for email in missing:
-            found[segments.norm(email)] = create_minimal(email, app.actor)
-            created += 1
-        missing = []
+        new = create_minimal(missing, app.actor)
+        found.update(new)
+        created, missing = len(new), []
     if adding:
         n = segments.add_contacts(seg, found.values(), app.actor)
     else:
