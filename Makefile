@@ -14,8 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/segmenta --db sqlite:///demo.db demo --if-empty
-	$(BIN)/segmenta --db sqlite:///demo.db search
+	$(BIN)/segmenta tui --demo
 
 test: install
 	$(BIN)/pytest
@@ -24,4 +23,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm .pytest_cache
+	rm -rf $(VENV) segmenta-demo.db* .pytest_cache
