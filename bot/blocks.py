@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 
 from . import commands
@@ -232,10 +233,6 @@ def upload_failed(code_: str, segment: str) -> Message:
     return notice(f":warning: The CSV of {quoted(segment)} was not posted. {why}")
 
 
-def post_failed(code_: str, where: str) -> Message:
-    return notice(f":warning: I could not post in {esc(where)} ({esc(code_)}).")
-
-
 # ---- help ---------------------------------------------------------------------
 
 def help_message(prog: str = "/segment", unknown: str | None = None, topic: str | None = None) -> Message:
@@ -368,7 +365,10 @@ def why(d: dict) -> Message:
 # ---- results of changes (in the channel) ---------------------------------------
 
 def _by(user: str | None) -> str:
-    return f" by <@{user}>" if user else ""
+    """Who did it: a mention for a Slack user id, plain text for anyone else (the console)."""
+    if not user:
+        return ""
+    return f" by <@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else f" by {esc(user)}"
 
 
 def created(name: str, seg_id: int, kind: str, members: int = 0, condition: str | None = None,
@@ -498,8 +498,8 @@ def cancelled() -> Message:
 def create_form(*, name: str = "", kind: str = "dynamic", condition: str = "", channel: str | None = None,
                 checked: str | None = None, counted: dict | None = None, counting: bool = False,
                 problem: str | None = None) -> dict:
-    """The modal of `/segment create`. CHECKED is the condition whose count is shown
-    (COUNTED); a second submit with the same condition saves."""
+    """The modal of `/segment create`. CHECKED stands for the condition whose count is
+    shown (COUNTED); a second submit with the same condition saves."""
     options = {
         "list": {"text": {"type": "plain_text", "text": "List — members added by hand"}, "value": "list"},
         "dynamic": {"text": {"type": "plain_text", "text": "Dynamic — members follow a condition"},
@@ -538,7 +538,7 @@ def create_form(*, name: str = "", kind: str = "dynamic", condition: str = "", c
         "title": {"type": "plain_text", "text": "New segment"},
         "submit": {"type": "plain_text", "text": "Create"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": json.dumps({"channel": channel, "checked": checked})[:3000],
+        "private_metadata": json.dumps({"channel": channel, "checked": checked}),
         "blocks": blocks,
     }
 

@@ -10,8 +10,6 @@ import click
 
 from core.errors import BadInput
 
-log = logging.getLogger("segmenta.bot")
-
 
 @click.command("bot")
 @click.option("--http", "http_mode", is_flag=True,

@@ -352,6 +352,22 @@ def test_create_alone_opens_the_form_and_checks_it(bot, people):
     assert members_of("Kyiv women") and len(members_of("Kyiv women")) == 10
 
 
+def test_a_slow_count_turns_the_form_into_counting_then_updates_it(bot, people, monkeypatch):
+    from bot.listeners import views
+
+    monkeypatch.setattr(views, "CHECK_BUDGET", 0.0)  # as if the database were big
+    bot.slack.command("create")
+    view = view_of(bot.standin.wait_for("views.open")[0])
+    answer = bot.slack.submit(view, {"name": "Men", "kind": "dynamic", "condition": "gender = male"}).json()
+    assert answer["response_action"] == "update" and "Counting" in all_text(answer["view"])
+    (updated,) = bot.standin.wait_for("views.update")
+    assert updated.params["view_id"] == "V0FORM" and "15 contacts" in all_text(view_of(updated))
+    monkeypatch.setattr(views, "CHECK_BUDGET", 2.0)
+    assert bot.slack.submit(view_of(updated), {"name": "Men", "kind": "dynamic", "condition": "gender = male"}).body == ""
+    bot.standin.wait_for("chat.postMessage")
+    assert len(members_of("Men")) == 15
+
+
 def test_the_form_refuses_a_taken_name_on_its_field(bot, people):
     segments.create_list("VIP", ME)
     bot.slack.command("create list")

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from core import audit, clock, config as config_mod, leases
+from core import clock, config as config_mod, leases
 from core.audit import Actor
 from core.errors import BadInput, Refused
 from core.scheduler import SegmentScheduler, interval_of, refresh_if_due, set_schedule
