@@ -11,7 +11,7 @@ from . import audit, config as config_mod, segments
 from .audit import Actor
 from .errors import BadInput
 from .store import database, write
-from .store.models import Contact, CustomValue, Interest, Membership, utcnow
+from .store.models import CustomValue, Interest, Membership, utcnow
 
 CONTACT_FIELDS = (
     "email", "phone", "first_name", "last_name", "gender", "birth_date", "country", "region",
@@ -80,14 +80,7 @@ def write_csv(seg, out: io.TextIOBase, fields: list[str] | None = None, cfg=None
     base = [c for c in cols if c in CONTACT_FIELDS and c != "interests"]
     want_interests = "interests" in cols
     while True:
-        page_rows = list(
-            Contact.select(Contact.id, *[getattr(Contact, c) for c in base])
-            .join(Membership, on=(Membership.contact == Contact.id))
-            .where((Membership.segment == seg) & (Contact.id > last))
-            .order_by(Contact.id)
-            .limit(page)
-            .dicts()
-        )
+        page_rows = [dict(zip(("id", *base), row)) for row in segments.member_page(seg, last, page, base)]
         if not page_rows:
             break
         ids = [r["id"] for r in page_rows]

@@ -307,39 +307,32 @@ def remove_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reas
     return removed
 
 
-def member_query(seg: Segment) -> pw.ModelSelect:
-    """The members of SEG as a query of contacts, in id order (for paging)."""
-    return (
-        Contact.select()
+def member_page(seg: Segment, after: int, limit: int, fields=()) -> list[tuple]:
+    """Members with a contact id above AFTER, as (id, *FIELDS), at most LIMIT.
+
+    Keyset over the membership's primary key (segment, contact): each page is
+    an index range, never a sort of the whole segment.
+    """
+    return list(
+        Contact.select(Contact.id, *[getattr(Contact, f) for f in fields])
         .join(Membership, on=(Membership.contact == Contact.id))
-        .where(Membership.segment == seg)
-        .order_by(Contact.id)
+        .where((Membership.segment == seg) & (Membership.contact > after))
+        .order_by(Membership.contact)
+        .limit(limit)
+        .tuples()
     )
 
 
-def iter_members(seg: Segment, fields=None, page: int = 5000, limit: int | None = None):
-    """Stream members page by page (keyset on id): constant memory, any size."""
-    last = 0
-    sent = 0
-    cols = [getattr(Contact, f) for f in fields] if fields else [Contact]
-    while True:
-        q = (
-            Contact.select(Contact.id, *[c for c in cols if c is not Contact]) if fields else Contact.select()
-        )
-        q = (
-            q.join(Membership, on=(Membership.contact == Contact.id))
-            .where((Membership.segment == seg) & (Contact.id > last))
-            .order_by(Contact.id)
-            .limit(page if limit is None else min(page, limit - sent))
-        )
-        rows = list(q)
+def iter_members(seg: Segment, fields=(), page: int = 5000, limit: int | None = None):
+    """Stream members as dicts of FIELDS, page by page: constant memory, any size."""
+    last, sent = 0, 0
+    while limit is None or sent < limit:
+        rows = member_page(seg, last, page if limit is None else min(page, limit - sent), fields)
         if not rows:
             return
-        for r in rows:
-            yield r
+        for row in rows:
+            yield dict(zip(fields, row[1:]))
         sent += len(rows)
-        last = rows[-1].id
-        if limit is not None and sent >= limit:
-            return
+        last = rows[-1][0]
 
 

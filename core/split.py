@@ -277,8 +277,8 @@ def split(
             )
             db.execute_sql(
                 "INSERT INTO membership_change (segment_id, contact_id, change, at, reason) "
-                f"SELECT {p}, x.contact_id, 'joined', {p}, 'split' FROM ({select}) x",
-                (part.id, now, j),
+                f"SELECT segment_id, contact_id, 'joined', added_at, 'split' FROM membership WHERE segment_id = {p}",
+                (part.id,),
             )
             size = segments.set_member_count(part)
             result.parts.append({"id": part.id, "name": part.name, "label": labels[j], "members": size})

@@ -103,6 +103,8 @@ def test_two_schedulers_refresh_each_due_segment_once_and_send_each_notice_once(
         move_away(ids[3:5])
         assert wait_until(lambda: len(schedule_runs(b.id)) >= 2, 10)
         time.sleep(EVERY)
+        # the senders work through a 429 and a 500 (with backoff) before the outbox is empty
+        assert wait_until(lambda: Notice.select().where(Notice.state == "sent").count() == 2, 15)
     finally:
         # Ctrl-C for one, SIGTERM for the other: both stop cleanly
         assert first.stop(signal.SIGINT) == 0, first.text()

@@ -32,14 +32,7 @@ class MemberPages:
             if self.exhausted:
                 return []
             seg = segments.resolve(self.segment_id)
-            query = (
-                segments.member_query(seg)
-                .select(Contact.id, *[getattr(Contact, f) for f in self.fields])
-                .where(Contact.id > self.after)
-                .limit(self.page_size)
-                .tuples()
-            )
-            rows = list(query)
+            rows = segments.member_page(seg, self.after, self.page_size, self.fields)
             self.pages_fetched += 1
             self.rows_fetched += len(rows)
             if rows:
@@ -50,29 +43,8 @@ class MemberPages:
 
 # ---- the segment table ----------------------------------------------------------
 
-KIND_WORDS = {"list": "list", "lists": "list", "dynamic": "dynamic"}
-
-
 def segment_rows(text: str, cfg) -> list[dict]:
-    """core.search's rows for TEXT, with each segment's schedule.
-
-    A word that names a kind (list, dynamic) also matches every segment of that
-    kind, so "dynamic region" finds the dynamic segments that test region, and
-    "list" still finds a dynamic segment called "Mailing list".
-    """
+    """core.search's rows for TEXT (a kind word also matches every segment of that kind)."""
     from core.search import search
-    from core.show import schedule_of
-    from core.store.models import Segment
 
-    rows = {r["id"]: r for r in search(text)}
-    words = (text or "").split()
-    kinds = {KIND_WORDS[w.casefold()] for w in words if w.casefold() in KIND_WORDS}
-    if len(kinds) == 1:
-        rest = " ".join(w for w in words if w.casefold() not in KIND_WORDS)
-        for r in search(rest, kind=kinds.pop()):
-            rows.setdefault(r["id"], r)
-    ordered = sorted(rows.values(), key=lambda r: (r["created_at"], r["id"]), reverse=True)
-    by_id = {s.id: s for s in Segment.select().where(Segment.id.in_(list(rows)))}
-    for r in ordered:
-        r["schedule"] = schedule_of(by_id[r["id"]], cfg)
-    return ordered
+    return search(text)

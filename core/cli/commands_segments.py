@@ -140,7 +140,7 @@ def members(app, segment, fmt, fields, limit):
     app.open()
     seg = segments.resolve(segment)
     cols = _fields(fields) if fields else ["email", "first_name", "last_name", "city", "status"]
-    rows = ({c: _cell(getattr(r, c)) for c in cols} for r in segments.iter_members(seg, cols, limit=limit))
+    rows = ({c: _cell(v) for c, v in r.items()} for r in segments.iter_members(seg, cols, limit=limit))
     out = sys.stdout
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
