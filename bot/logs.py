@@ -2,33 +2,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
-SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
-
-
-def redact(text: str) -> str:
-    from core.sender import redact as redact_tokens
-
-    for name in SECRETS:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, f"({name} redacted)")
-    return redact_tokens(text)
-
-
-class RedactSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        return True
+from core.secrets import RedactSecrets, redact  # noqa: F401 (the bot imports them from here)
 
 
 class _BoltNoise(logging.Filter):

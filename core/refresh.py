@@ -135,3 +135,8 @@ def refresh_all(actor: Actor, *, trigger: str = "manual", cfg=None) -> list[Refr
     for seg in Segment.select().where(Segment.kind == "dynamic").order_by(Segment.id):
         out.append(refresh(seg, actor, trigger=trigger, cfg=cfg))
     return out
+
+
+# Refresh notices belong to every refresh, in every process: registering them
+# here means no face can forget to.
+from . import notices as _notices  # noqa: E402,F401

@@ -12,7 +12,6 @@ import re
 import unicodedata
 from typing import Iterable
 
-import peewee as pw
 
 from . import audit, config as config_mod
 from .audit import Actor

@@ -16,13 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import threading
 from dataclasses import dataclass
 
 from . import config as config_mod
 from .clock import utcnow_naive
 from .errors import BadInput
+from .secrets import redact
 from .store import write
 from .store.models_notices import Notice, Subscription
 
@@ -39,29 +39,6 @@ TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailabl
 # The bot's own setup is wrong: no channel is to blame, so the notices wait for a fix.
 SETUP = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "missing_scope",
          "no_permission", "team_access_not_granted", "ekm_access_denied"}
-
-
-# ---- secrets never shown ------------------------------------------------------------
-
-_TOKEN_SHAPE = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
-
-
-def redact(text: str) -> str:
-    token = config_mod.Config.secret("SLACK_BOT_TOKEN")
-    if token:
-        text = text.replace(token, "(redacted)")
-    return _TOKEN_SHAPE.sub("xox…(redacted)", text)
-
-
-class RedactSecrets(logging.Filter):
-    """Put on a log handler: no record leaves with the bot token in it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
 
 
 def slack_client(cfg=None):

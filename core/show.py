@@ -114,3 +114,6 @@ def show(seg: Segment, cfg=None) -> dict:
         "created_at": seg.created_at,
         "created_by": seg.created_by,
     }
+
+
+from . import notices as _notices  # noqa: E402,F401  (registers the channels of show())

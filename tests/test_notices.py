@@ -338,7 +338,7 @@ def test_the_token_is_never_in_logs_or_errors(db, frozen, slack, caplog):
 
 
 def test_redaction_catches_any_token_shape(monkeypatch):
-    from core.sender import RedactSecrets, redact
+    from core.secrets import RedactSecrets, redact
 
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     assert TOKEN not in redact(f"Authorization: Bearer {TOKEN}")

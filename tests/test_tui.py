@@ -10,7 +10,7 @@ import csv
 import datetime as dt
 
 import pytest
-from textual.widgets import Checkbox, DataTable, Input, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, Select
 
 from core import config, segments
 from core.audit import Actor

@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 
 from core import segments
-from core.store.models import Contact
 
 MEMBER_FIELDS = ("email", "first_name", "last_name", "city", "region", "status")
 

@@ -38,7 +38,7 @@ def scheduler(app, tick, lease_for, send):
     """
     from .. import leases
     from ..scheduler import SEND_EVERY, SYNC_EVERY, start_scheduler
-    from ..sender import RedactSecrets
+    from ..secrets import RedactSecrets
     from ..store.db import redact
 
     cfg = app.open()
