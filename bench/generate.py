@@ -12,12 +12,15 @@ from pathlib import Path
 
 from core.demo import HEADER, ORDER_HEADER, contact_rows
 
+CONTACT_COLUMNS = HEADER
+ORDER_COLUMNS = ORDER_HEADER
+
 
 def generate(n: int, folder: Path, seed: int = 7, today: dt.date | None = None) -> tuple[Path, Path, int]:
     folder.mkdir(parents=True, exist_ok=True)
     contacts, orders = folder / f"contacts-{n}.csv", folder / f"orders-{n}.csv"
     count_file = folder / f"orders-{n}.count"
-    if contacts.exists() and orders.exists() and count_file.exists():
+    if contacts.exists() and orders.exists() and count_file.exists():  # cached: the same seed gives the same files
         return contacts, orders, int(count_file.read_text())
     today = today or dt.date(2026, 11, 1)
     n_orders = 0

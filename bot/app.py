@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from core.errors import BadInput
 
-from . import listeners
+from . import listeners, replay
 from .logs import redact
 from .replies import web_client
 
@@ -51,5 +51,7 @@ def build_app(cfg, *, socket_mode: bool = False, workers: int = WORKERS) -> App:
     except OSError as e:  # no connection to the Web API
         where = cfg.api_url or "https://slack.com/api/"
         raise BadInput(f"cannot reach Slack's Web API at {where}: {redact(str(e))[:300]}") from None
+    if not socket_mode:  # signed HTTP requests: each is served once
+        replay.register(app)
     listeners.register(app, cfg)
     return app

@@ -37,6 +37,11 @@ def wsgi_app(bolt_app):
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok\n"]
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        if environ.get("REQUEST_METHOD") == "POST" and not (timestamp.isascii() and timestamp.isdigit()):
+            # Bolt's signature check would raise on it (int("yesterday")) and answer 200
+            start_response("401 Unauthorized", [("Content-Type", "application/json")])
+            return [b'{"error":"invalid request"}']
         return slack(environ, start_response)
 
     return application

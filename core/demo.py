@@ -15,9 +15,9 @@ from typing import Callable
 
 from . import clock, config as config_mod
 from .audit import Actor
-from .contacts import ContactColumns, OrderColumns, recompute_order_totals, upsert_contacts, upsert_orders
+from .contacts import STAGED_CONTACT_IDS, ContactColumns, OrderColumns, upsert_contacts, upsert_orders
 from .errors import SegmentaError
-from .membership import contacts_changed
+from .membership import contacts_changed_in
 from .store import write
 from .store.models import Contact
 
@@ -187,13 +187,12 @@ def run(n: int = 10_000, *, seed: int = 1, if_empty: bool = False, actor: Actor 
 
 
 def _write(batch, columns: ContactColumns, order_columns: OrderColumns, today: dt.date, actor: Actor) -> int:
-    rows = [columns.normalise(contact) for contact, _ in batch]
-    orders = [order_columns.normalise(o) for _, os in batch for o in os]
+    rows = [columns.normalise(contact, line) for line, (contact, _) in enumerate(batch)]
+    orders = [order_columns.normalise(o, line) for line, o in enumerate(o for _, os in batch for o in os)]
     with write():
-        ids = upsert_contacts(rows, columns, today).ids
-        _, touched = upsert_orders([(o.order_id, ids[o.email_norm], o.total, o.currency, o.created_at) for o in orders])
-        recompute_order_totals(touched)
-        contacts_changed(list(ids.values()), actor, reason="import")
+        upsert_contacts(rows, columns, today, want_ids=False)
+        upsert_orders(orders)
+        contacts_changed_in(STAGED_CONTACT_IDS, actor, reason="import")
     return len(orders)
 
 

@@ -14,20 +14,28 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
+from itertools import chain, islice
 from typing import Callable, Iterator
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
-from .contacts import BadValue, ContactColumns, OrderColumns, ids_by_email, recompute_order_totals, upsert_contacts, upsert_orders
+from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
+                       stage_orders, upsert_contacts, write_staged_orders)
 from .errors import BadInput, NotFound, Refused
-from .membership import contacts_changed
-from .store import write
+from .bulk import Statistics, begin_bulk, without_gc_pauses
+from .membership import contacts_changed_in
+from .store import database, write
 
-BATCH = 5000  # rows per transaction
+BATCH = 20_000  # rows read, checked and upserted at a time: memory stays flat
+# Rows per transaction. Each commit writes every index page the batch touched
+# (an email index is touched all over), so fewer, larger commits write far
+# less; a commit of 100,000 contacts holds the write lock for a few seconds.
+COMMIT_EVERY = 100_000
 MAX_LISTED = 10_000  # bad rows kept for the report; beyond that they are only counted
 
 
@@ -74,9 +82,16 @@ class _Rollback(Exception):
 # ---- reading the file ---------------------------------------------------------
 
 def scan(path: str) -> int:
-    """Check that PATH is UTF-8 before anything is written; return its number of lines."""
+    """Check PATH before anything is written; return its number of lines.
+
+    It must be UTF-8 and hold no NUL (which no database keeps). A quote left
+    open or a field longer than the CSV reader takes would otherwise be found
+    only when the rows before it were in: an odd number of quotes, or a line
+    longer than that, has the file read as CSV once first, to the line at fault.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines, offset, last = 0, 0, b"\n"
+    quotes, longest, carry = 0, 0, 0
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -95,7 +110,16 @@ def scan(path: str) -> int:
                     f"{path} is not UTF-8 (line {line}, byte {offset + e.start + 1}); "
                     "save it as CSV UTF-8 and import again"
                 ) from None
-            lines += chunk.count(b"\n")
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                line = lines + chunk.count(b"\n", 0, nul) + 1
+                raise BadInput(f"{path}, line {line}: holds a NUL character (U+0000), which cannot be stored; "
+                               "remove it and import again")
+            quotes += chunk.count(b'"')
+            parts = chunk.split(b"\n")
+            longest = max(longest, carry + len(parts[0]), *map(len, parts[1:]))
+            carry = carry + len(parts[0]) if len(parts) == 1 else len(parts[-1])
+            lines += len(parts) - 1
             offset += len(chunk)
             last = chunk[-1:]
         try:
@@ -104,7 +128,30 @@ def scan(path: str) -> int:
             raise BadInput(f"{path} is not UTF-8 (it ends inside a character); save it as CSV UTF-8") from None
     if offset == 0:
         raise BadInput(f"{path} is empty; a CSV file starts with a header row")
+    if quotes % 2 or longest > csv.field_size_limit():
+        _read_through(path)
     return lines + (last != b"\n")
+
+
+def _read_through(path: str) -> None:
+    """Read PATH as CSV once, to the end: BadInput at the line at fault (a field
+    too long). A quote left open takes the rest of the file into the last row,
+    which the reader accepts; read alone and strictly, that row says so."""
+    start = 1
+    with open_csv(path) as (_, rows):
+        for start, _ in rows:
+            pass
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        delimiter = _delimiter(f.readline())
+        f.seek(0)
+        tail = "".join(islice(f, start - 1, None))
+    try:
+        for _ in csv.reader(io.StringIO(tail), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            raise BadInput(f'{path}, line {start}: a quoted value is never closed (a " is missing); '
+                           "close it and import again") from None
 
 
 def _delimiter(header_line: str) -> str:
@@ -135,13 +182,26 @@ def open_csv(path: str) -> Iterator[tuple[list[str], Iterator[tuple[int, list[st
             line = reader.line_num + 1
             try:
                 for values in reader:
-                    if any(v.strip() for v in values):
+                    # blank: no value but spaces (the first value decides most rows alone)
+                    if values and (values[0].strip() or any(v.strip() for v in values)):
                         yield line, values
                     line = reader.line_num + 1
             except csv.Error as e:
                 raise BadInput(f"{path}, line {line}: not valid CSV ({e})") from None
 
         yield header, rows()
+
+
+def _checked(batches, normalise):
+    """(rows, last line, good rows, bad rows as (line, reason)) for each batch."""
+    for batch in batches:
+        good, bad = [], []
+        for line, values in batch:
+            try:
+                good.append(normalise(values, line))
+            except BadValue as e:
+                bad.append((line, str(e)))
+        yield len(batch), batch[-1][0], good, bad
 
 
 def _batches(rows, size):
@@ -160,25 +220,26 @@ def _batches(rows, size):
 class _ContactsFile:
     def __init__(self, header, cfg, actor, list_name):
         self.columns = ContactColumns(header, cfg.custom_fields)
+        self.statistics = Statistics("contact", "interest", "custom_value")
         self.actor = actor
         self.today = clock.today(cfg.tz)
         self.list_name = list_name
         self.segment = _existing_list(list_name) if list_name else None
 
-    def prepare(self, good, report):
-        return [row for _, row in good]
-
-    def write(self, rows, report):
+    def write(self, rows, report, *, check_only: bool) -> None:
         from . import segments
 
-        done = upsert_contacts(rows, self.columns, self.today)
+        if check_only:  # a contact row is checked by reading it alone
+            return
+        done = upsert_contacts(rows, self.columns, self.today, want_ids=False)
+        self.statistics.wrote(len(rows))
         report.created += done.created
         report.updated += done.updated
-        ids = list(done.ids.values())
-        contacts_changed(ids, self.actor, reason="import")
+        contacts_changed_in(STAGED_CONTACT_IDS, self.actor, reason="import")
         if self.list_name:
             if self.segment is None:
                 self.segment = segments.create_list(self.list_name, self.actor)
+            ids = [i for (i,) in database.obj.execute_sql(STAGED_CONTACT_IDS).fetchall()]
             report.added_to_list += segments.add_contacts(self.segment, ids, self.actor, "import", audit_it=False)
 
 
@@ -187,26 +248,22 @@ class _OrdersFile:
 
     def __init__(self, header, cfg, actor):
         self.columns = OrderColumns(header)
+        self.statistics = Statistics("order")
         self.actor = actor
 
-    def prepare(self, good, report):
-        """Orders whose email is a contact, as (order_id, contact id, cents, currency, date)."""
-        ids = ids_by_email(list({row.email_norm for _, row in good}))
-        out = []
-        for line, row in good:
-            cid = ids.get(row.email_norm)
-            if cid is None:
-                report.bad(line, f'no contact has the email "{row.email_norm}"; import the contacts first')
-            else:
-                out.append((row.order_id, cid, row.total, row.currency, row.created_at))
-        return out
-
-    def write(self, orders, report):
-        created, touched = upsert_orders(orders)
-        report.created += created
-        report.updated += len(orders) - created
-        recompute_order_totals(touched)
-        contacts_changed(touched, self.actor, reason="import")
+    def write(self, rows, report, *, check_only: bool) -> None:
+        """Orders whose email is a contact go in; the others are bad rows. Once a
+        strict import has a bad row, the rest is only checked."""
+        unknown = stage_orders(rows)
+        for line, email in unknown:
+            report.bad(line, f'no contact has the email "{email}"; import the contacts first')
+        if check_only or (report.strict and report.skipped):
+            return
+        done = write_staged_orders(rows, unknown)
+        self.statistics.wrote(len(rows))
+        report.created += done.created
+        report.updated += done.updated
+        contacts_changed_in(TOUCHED_CONTACT_IDS, self.actor, reason="import")
 
 
 def _existing_list(name: str):
@@ -231,52 +288,54 @@ Progress = Callable[[int, int], None]  # (lines done, lines in the file)
 
 
 def import_contacts(path: str, actor: Actor, *, list_name: str | None = None, strict: bool = False,
-                    cfg=None, progress: Progress | None = None, batch_size: int = BATCH) -> ImportReport:
+                    cfg=None, progress: Progress | None = None, batch_size: int = BATCH,
+                    commit_every: int = COMMIT_EVERY) -> ImportReport:
     """Upsert the contacts of a CSV file by email; optionally add them to the list LIST_NAME."""
     cfg = cfg or config_mod.current()
     report = ImportReport("contacts", str(path), list_name=list_name, strict=strict)
     return _run(path, lambda header: _ContactsFile(header, cfg, actor, list_name), report, actor,
-                progress, batch_size)
+                progress, batch_size, commit_every)
 
 
 def import_orders(path: str, actor: Actor, *, strict: bool = False, cfg=None,
-                  progress: Progress | None = None, batch_size: int = BATCH) -> ImportReport:
+                  progress: Progress | None = None, batch_size: int = BATCH,
+                  commit_every: int = COMMIT_EVERY) -> ImportReport:
     """Upsert the orders of a CSV file by order_id, and the order totals of their contacts."""
     cfg = cfg or config_mod.current()
     report = ImportReport("orders", str(path), strict=strict)
-    return _run(path, lambda header: _OrdersFile(header, cfg, actor), report, actor, progress, batch_size)
+    return _run(path, lambda header: _OrdersFile(header, cfg, actor), report, actor, progress, batch_size,
+                commit_every)
 
 
-def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size) -> ImportReport:
+def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, commit_every) -> ImportReport:
     started = time.monotonic()
     total_lines = scan(path)
-    with open_csv(path) as (header, rows):
+    with open_csv(path) as (header, rows), without_gc_pauses():
         target = kind(header)
         report.ignored_columns = getattr(target.columns, "ignored", [])
         try:
             # strict: one transaction, undone at the end if any row was bad
             with write() if report.strict else nullcontext():
-                for batch in _batches(rows, batch_size):
-                    good = []
-                    for line, values in batch:
-                        try:
-                            good.append((line, target.columns.normalise(values)))
-                        except BadValue as e:
-                            report.bad(line, str(e))
-                    report.rows += len(batch)
-                    prepared = target.prepare(good, report)
-                    # once a strict import has a bad row, the rest is only checked
-                    if prepared and not (report.strict and report.skipped):
-                        with write():
-                            target.write(prepared, report)
-                    if progress:
-                        progress(batch[-1][0], total_lines)
+                batches = _checked(_batches(rows, batch_size), target.columns.normalise)
+                per_commit = max(1, commit_every // batch_size)
+                for first in batches:
+                    with write():  # a transaction of up to PER_COMMIT batches (a savepoint when strict)
+                        begin_bulk()
+                        for count, last_line, good, bad in chain([first], islice(batches, per_commit - 1)):
+                            for line, reason in bad:
+                                report.bad(line, reason)
+                            report.rows += count
+                            if good:
+                                target.write(good, report, check_only=report.strict and report.skipped > 0)
+                            if progress:
+                                progress(last_line, total_lines)
                 if progress:
                     progress(total_lines, total_lines)
                 if report.strict and report.skipped:
                     raise _Rollback
                 with write():
                     audit.record(actor, "import", target.segment, **_audit_details(report))
+            target.statistics.finish()
         except _Rollback:
             report.written = False
             report.created = report.updated = report.added_to_list = 0

@@ -36,19 +36,43 @@ def contacts_changed(
     ids = sorted(set(int(i) for i in contact_ids))
     if not ids:
         return {}
-    dynamics = list(Segment.select().where(Segment.kind == "dynamic").order_by(Segment.id))
+    dynamics = _dynamic_segments(only_referring_to)
     if not dynamics:
         return {}
-    from . import segments
-    from .conditions import segment_refs
-    from .refresh import apply_difference, matching_query, scratch_table
+    from .refresh import scratch_table
 
-    if only_referring_to is not None:
-        dynamics = [s for s in dynamics if _refers_to(s, only_referring_to, segment_refs)]
-    if not dynamics:
-        return {}
     touched = scratch_table("changed_contacts")
     _insert_ids(touched, ids)
+    return _reevaluate(dynamics, touched, reason, cfg)
+
+
+def contacts_changed_in(select_ids: str, actor: Actor, *, reason: str = "import", cfg=None) -> dict[int, tuple[int, int]]:
+    """`contacts_changed` for the contacts whose ids SELECT_IDS (SQL) gives, such as
+    an import's staging table: the ids never travel through Python."""
+    dynamics = _dynamic_segments(None)
+    if not dynamics:
+        return {}
+    from .refresh import scratch_table
+
+    touched = scratch_table("changed_contacts")
+    database.obj.execute_sql(f"INSERT INTO {touched} (contact_id) SELECT DISTINCT contact_id FROM ({select_ids}) x")
+    return _reevaluate(dynamics, touched, reason, cfg)
+
+
+def _dynamic_segments(only_referring_to: Segment | None) -> list[Segment]:
+    dynamics = list(Segment.select().where(Segment.kind == "dynamic").order_by(Segment.id))
+    if dynamics and only_referring_to is not None:
+        from .conditions import segment_refs
+
+        dynamics = [s for s in dynamics if _refers_to(s, only_referring_to, segment_refs)]
+    return dynamics
+
+
+def _reevaluate(dynamics: list[Segment], touched: str, reason: str, cfg) -> dict[int, tuple[int, int]]:
+    """Re-evaluate the contacts in the scratch table TOUCHED against DYNAMICS."""
+    from . import segments
+    from .refresh import apply_difference, matching_query, scratch_table
+
     new = "changed_matching"
     out = {}
     for seg in dynamics:

@@ -16,7 +16,7 @@ from typing import Iterable
 from . import audit, config as config_mod
 from .audit import Actor
 from .errors import BadInput, ConditionError, Conflict, NotFound, Refused
-from .store import write
+from .store import backend, write
 from .store.models import Contact, Membership, MembershipChange, Segment, utcnow
 from .text import norm
 
@@ -217,7 +217,16 @@ def count_active(seg: Segment) -> int:
     )
 
 
+def lock(seg: Segment) -> None:
+    """Hold SEG's row until the transaction ends, so that changes to its members
+    queue up instead of counting past each other. PostgreSQL only: SQLite's
+    BEGIN IMMEDIATE already lets one writer in at a time."""
+    if backend() == "postgres":
+        list(Segment.select(Segment.id).where(Segment.id == seg.id).for_update())
+
+
 def set_member_count(seg: Segment) -> int:
+    lock(seg)  # counted under the lock: a concurrent change is either all seen or waits for us
     n = count_members(seg)
     Segment.update(member_count=n, updated_at=utcnow()).where(Segment.id == seg.id).execute()
     seg.member_count = n
@@ -257,6 +266,7 @@ def add_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reason:
     ids = sorted(set(contact_ids))
     added = 0
     with write():
+        lock(seg)  # another person adding the same contact waits, then sees it a member
         now = utcnow()
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -287,6 +297,7 @@ def remove_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reas
     ids = sorted(set(contact_ids))
     removed = 0
     with write():
+        lock(seg)
         now = utcnow()
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]

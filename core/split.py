@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from peewee import SqliteDatabase
+
 from . import audit, segments
 from .audit import Actor
 from .errors import BadInput, Refused
@@ -175,12 +177,12 @@ def _augment(start: int, frac, up, need_c) -> None:
     raise AssertionError("no rounding exists")  # impossible: a rounding always exists
 
 
-def _hash_sql(seed: int, mod: str = "%") -> str:
-    """A pseudo-random key per contact from the seed, in portable integer SQL
-    (MOD is "%%" where the driver takes "%" for a placeholder)."""
+def _hash_sql(seed: int, mod: str = "%", column: str = "c.id") -> str:
+    """A pseudo-random key per contact (its id in COLUMN) from the seed, in portable
+    integer SQL (MOD is "%%" where the driver takes "%" for a placeholder)."""
     a = 1 + seed % (_P - 1)
     b = (seed * 7919 + 12345) % _P
-    x = f"((CAST(c.id AS BIGINT) * {a} + {b}) {mod} {_P})"
+    x = f"((CAST({column} AS BIGINT) * {a} + {b}) {mod} {_P})"
     x = f"(({x} * {x} + 1013904223) {mod} {_P})"
     x = f"(({x} * {x} + {(seed % 1000003) + 97}) {mod} {_P})"
     return x
@@ -232,18 +234,11 @@ def split(
             )
             for i, name in enumerate(names)
         ]
-        stratum = STRATIFY_FIELDS[by] if by else "''"
-        ranked = segments_scratch(db)
-        db.execute_sql(
-            f"INSERT INTO split_ranked (contact_id, stratum, rnk) "
-            f"SELECT c.id, COALESCE({stratum}, ''), ROW_NUMBER() OVER "
-            f"(PARTITION BY COALESCE({stratum}, '') ORDER BY {_hash_sql(seed, '%' if p == '?' else '%%')}, c.id) "
-            f"FROM contact c JOIN membership m ON m.contact_id = c.id WHERE m.segment_id = {p}",
-            (seg.id,),
-        )
-        strata = db.execute_sql(
-            f"SELECT stratum, COUNT(*) FROM {ranked} GROUP BY stratum ORDER BY stratum"
-        ).fetchall()
+        # Who goes where, in one pass: each member's rank within its stratum by the
+        # seed's hash, and the part that rank falls in (a member of no part is held out).
+        members = f"FROM membership m{' JOIN contact c ON c.id = m.contact_id' if by else ''} WHERE m.segment_id = {p}"
+        stratum = f"COALESCE({STRATIFY_FIELDS[by]}, '')" if by else "''"
+        strata = db.execute_sql(f"SELECT {stratum}, COUNT(*) {members} GROUP BY 1 ORDER BY 1", (seg.id,)).fetchall()
         if len(strata) > MAX_STRATA:
             raise BadInput(f'"{by}" has {len(strata):,} different values; stratify by a field with fewer')
         cols = sizes + ([held_out] if held_out else [])
@@ -265,21 +260,23 @@ def split(
                 + ", ".join([f"({p}, {p}, {p}, {p})"] * len(chunk)),
                 [v for b in chunk for v in b],
             )
+        key = "m.contact_id" if not by else "c.id"
+        ranked = (f"SELECT {key} AS contact_id, {stratum} AS stratum, ROW_NUMBER() OVER (PARTITION BY {stratum} "
+                  f"ORDER BY {_hash_sql(seed, '%' if p == '?' else '%%', key)}, {key}) AS rnk {members}")
+        assigned = segments_scratch(db)
+        db.execute_sql(
+            f"INSERT INTO {assigned} (contact_id, part) SELECT r.contact_id, b.part FROM ({ranked}) r "
+            "JOIN split_bounds b ON b.stratum = r.stratum AND r.rnk BETWEEN b.lo AND b.hi",
+            (seg.id,),
+        )
         now = utcnow()
         for j, part in enumerate(parts):
-            select = (
-                f"SELECT r.contact_id FROM {ranked} r JOIN split_bounds b ON b.stratum = r.stratum "
-                f"AND b.part = {p} AND r.rnk BETWEEN b.lo AND b.hi"
-            )
-            db.execute_sql(
-                f"INSERT INTO membership (segment_id, contact_id, added_at) SELECT {p}, x.contact_id, {p} FROM ({select}) x",
-                (part.id, now, j),
-            )
-            db.execute_sql(
-                "INSERT INTO membership_change (segment_id, contact_id, change, at, reason) "
-                f"SELECT segment_id, contact_id, 'joined', added_at, 'split' FROM membership WHERE segment_id = {p}",
-                (part.id,),
-            )
+            # scanned in contact order: the new members go into the index in order
+            for sql in ("INSERT INTO membership (segment_id, contact_id, added_at) "
+                        f"SELECT {p}, contact_id, {p} FROM {assigned} WHERE part = {p}",
+                        "INSERT INTO membership_change (segment_id, contact_id, change, at, reason) "
+                        f"SELECT {p}, contact_id, 'joined', {p}, 'split' FROM {assigned} WHERE part = {p}"):
+                db.execute_sql(sql, (part.id, now, j))
             size = segments.set_member_count(part)
             result.parts.append({"id": part.id, "name": part.name, "label": labels[j], "members": size})
         audit.record(actor, "split", seg, seed=seed, by=by, held_out=held_out,
@@ -288,8 +285,8 @@ def split(
 
 
 def segments_scratch(db) -> str:
-    db.execute_sql("CREATE TEMPORARY TABLE IF NOT EXISTS split_ranked "
-                   "(contact_id BIGINT PRIMARY KEY, stratum TEXT, rnk BIGINT)")
-    db.execute_sql("DELETE FROM split_ranked")
-    return "split_ranked"
-
+    """The members' parts, by contact id (SQLite's rowid: a scan is in contact order)."""
+    key = "INTEGER PRIMARY KEY" if isinstance(db, SqliteDatabase) else "BIGINT PRIMARY KEY"
+    db.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS split_assigned (contact_id {key}, part INTEGER)")
+    db.execute_sql("DELETE FROM split_assigned")
+    return "split_assigned"

@@ -41,11 +41,27 @@ def parse(text: str, *, custom_fields: dict[str, str] | None = None, segments=No
     except LarkError as e:  # pragma: no cover - lark's other errors are grammar bugs
         raise ConditionError(text, None, f"the condition cannot be read ({e})") from None
     try:
-        return Build(text, custom_fields or {}, segments).transform(tree).node
+        node = Build(text, custom_fields or {}, segments).transform(tree).node
     except VisitError as e:
         if isinstance(e.orig_exc, ConditionError):
             raise e.orig_exc from None
         raise e.orig_exc
+    _fits(text, node)
+    return node
+
+
+def _fits(text: str, node) -> None:
+    """The canonical spelling is what is stored and read again (every refresh
+    checks a stored test by parsing it): it must be readable too, and it may
+    be longer than what was typed (`a,b` is spelled `a, b`)."""
+    from .format import format as spelled
+
+    length = len(spelled(node))
+    if length > MAX_LENGTH:
+        raise ConditionError(
+            text[:200] + "…", None,
+            f"written out in full (a space after each comma, quotes where needed), the condition is "
+            f"{length:,} characters long; at most {MAX_LENGTH:,} are read")
 
 
 def _precheck(text: str) -> None:

@@ -22,24 +22,34 @@ SQLITE_PRAGMAS = (
     ("cache_size", -64000),
     ("temp_store", "memory"),
     ("busy_timeout", 30000),
+    # For the whole process, not per connection: the bot and the terminal UI
+    # give each worker thread its own connection, and 30 page caches of 64 MB
+    # would be 2 GB. Past this, SQLite recycles clean cache pages.
+    ("soft_heap_limit", 128 * 1024 * 1024),
 )
+
+
+URL_HINT = "use sqlite:///path.db or postgresql://user@host:5432/db"
 
 
 def _connect(url: str) -> peewee.Database:
     scheme = url.split(":", 1)[0].lower()
-    if scheme in ("sqlite",):
-        return db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=30, lock_type="IMMEDIATE")
-    if scheme in ("postgres", "postgresql", "postgres+pool", "postgresql+pool", "cockroachdb"):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise BadInput(
-                "PostgreSQL needs the psycopg driver: pip install 'segmenta[postgres]'"
-            ) from None
-        return db_url.connect(url, prefer_psycopg3=True)
-    raise BadInput(
-        f'"{url}" is not a database URL Segmenta knows; use sqlite:///path.db or postgresql://user@host:5432/db'
-    )
+    try:
+        if scheme in ("sqlite",):
+            if not url.split(":", 1)[1].strip("/"):  # sqlite3 would make a throwaway database
+                raise BadInput(f'"{url}" names no file; {URL_HINT}')
+            return db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=30, lock_type="IMMEDIATE")
+        if scheme in ("postgres", "postgresql", "postgres+pool", "postgresql+pool", "cockroachdb"):
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                raise BadInput(
+                    "PostgreSQL needs the psycopg driver: pip install 'segmenta[postgres]'"
+                ) from None
+            return db_url.connect(url, prefer_psycopg3=True)
+    except ValueError as e:  # a port that is not a number, a broken IPv6 address
+        raise BadInput(f'"{redact(url)}" is not a database URL Segmenta can read ({e}); {URL_HINT}') from None
+    raise BadInput(f'"{redact(url)}" is not a database URL Segmenta knows; {URL_HINT}')
 
 
 def open_database(url: str, *, migrate: bool = True) -> peewee.Database:
@@ -47,7 +57,7 @@ def open_database(url: str, *, migrate: bool = True) -> peewee.Database:
     db = _connect(url)
     try:
         db.connect(reuse_if_open=True)
-    except peewee.OperationalError as e:
+    except peewee.DatabaseError as e:  # refused, unreachable, or a bad option (connect_timeout=abc)
         raise BadInput(f"cannot open the database {redact(url)}: {str(e).strip()}") from None
     database.initialize(db)
     if migrate:
@@ -75,7 +85,7 @@ def redact(url: str) -> str:
     """A URL without its password, for messages and logs."""
     import re
 
-    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(//[^:/@]+):[^/?#]*@", r"\1:***@", url)  # up to the last @ before the path
 
 
 @contextmanager

@@ -69,8 +69,11 @@ class Contact(Base):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
+# A foreign key whose column leads the primary key or another index gets no
+# index of its own (index=False): the other serves every look-up it would, and
+# each index costs every insert (schema version 3 drops the old ones).
 class Interest(Base):
-    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="interest_rows")
+    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="interest_rows", index=False)
     value = pw.TextField()  # normalised
     display = pw.TextField()
 
@@ -82,7 +85,7 @@ class Interest(Base):
 class CustomValue(Base):
     """A custom field's value, typed by the config (undeclared keys are text)."""
 
-    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="custom_rows")
+    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="custom_rows", index=False)
     key = pw.TextField()  # lower case
     text = pw.TextField()  # as given
     norm = pw.TextField(null=True)  # for text
@@ -97,7 +100,7 @@ class CustomValue(Base):
 
 class Order(Base):
     order_id = pw.TextField(unique=True)
-    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="orders")
+    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="orders", index=False)
     total = pw.BigIntegerField()  # cents
     currency = pw.TextField(null=True)
     created_at = pw.DateField()
@@ -124,8 +127,8 @@ class Segment(Base):
 
 
 class Membership(Base):
-    segment = pw.ForeignKeyField(Segment, on_delete="CASCADE", backref="memberships")
-    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="memberships")
+    segment = pw.ForeignKeyField(Segment, on_delete="CASCADE", backref="memberships", index=False)
+    contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", backref="memberships", index=False)
     added_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
@@ -134,7 +137,7 @@ class Membership(Base):
 
 
 class RefreshRun(Base):
-    segment = pw.ForeignKeyField(Segment, on_delete="CASCADE", backref="refresh_runs")
+    segment = pw.ForeignKeyField(Segment, on_delete="CASCADE", backref="refresh_runs", index=False)
     started_at = pw.DateTimeField(default=utcnow)
     finished_at = pw.DateTimeField(null=True)
     trigger = pw.TextField(default="manual")  # manual | schedule | import | create
@@ -152,7 +155,7 @@ class MembershipChange(Base):
     """Who joined or left a segment, when and why. The contact id is kept
     without a foreign key so that history outlives a deleted contact."""
 
-    segment = pw.ForeignKeyField(Segment, on_delete="CASCADE", backref="changes")
+    segment = pw.ForeignKeyField(Segment, on_delete="CASCADE", backref="changes", index=False)
     contact_id = pw.IntegerField()
     change = pw.TextField()  # joined | left
     at = pw.DateTimeField(default=utcnow)

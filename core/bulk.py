@@ -1,0 +1,157 @@
+"""Bulk writes: a batch of rows goes from Python into a temporary table in one
+round, and everything after that is set-based SQL over that table.
+
+On SQLite the rows go in by `executemany` on one prepared INSERT (the loop
+over rows is in C); on PostgreSQL by COPY. Upserts, id look-ups and joins
+with the contacts then run inside the database, so that Python touches each
+row once and never reads ids back to send them again.
+"""
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from typing import Iterable, Sequence
+
+from .store import backend, database
+
+
+class Staging:
+    """A temporary table of this connection, emptied for each batch.
+
+    COLUMNS are (name, PostgreSQL type). On SQLite the columns have no type,
+    so that a value keeps exactly the type it was given (a custom text "007"
+    stays text) until it reaches its real column. KEY, if given, is the
+    column that identifies a row (SQLite's rowid, an index on PostgreSQL).
+    """
+
+    def __init__(self, name: str, columns: Sequence[tuple[str, str]], key: str | None = None):
+        self.name = name
+        self.columns = list(columns)
+        self.key = key
+
+    def _create_sql(self, kind: str) -> str:
+        cols = []
+        for name, pg_type in self.columns:
+            if kind == "sqlite":
+                cols.append(f"{name} INTEGER PRIMARY KEY" if name == self.key else name)
+            else:
+                cols.append(f"{name} {pg_type}" + (" PRIMARY KEY" if name == self.key else ""))
+        return f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.name} ({', '.join(cols)})"
+
+    def reset(self) -> str:
+        """Create the table if this connection has none yet, and empty it; its name."""
+        db = database.obj
+        kind = backend()
+        db.execute_sql(self._create_sql(kind))
+        # TRUNCATE on PostgreSQL: autovacuum never visits temporary tables, so
+        # rows deleted batch after batch would pile up as dead tuples.
+        db.execute_sql(f"{'DELETE FROM' if kind == 'sqlite' else 'TRUNCATE'} {self.name}")
+        return self.name
+
+    def load(self, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+        """Put ROWS (each a sequence of values for COLUMNS) into the table."""
+        db = database.obj
+        names = ", ".join(columns)
+        if backend() == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            db.cursor().executemany(f"INSERT INTO {self.name} ({names}) VALUES ({marks})", rows)
+            return
+        cursor = db.cursor()
+        with cursor.copy(f"COPY {self.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+
+def begin_bulk() -> None:
+    """Call first in each transaction of a bulk write. PostgreSQL: no JIT for
+    its statements — they touch a batch, and compiling them would cost more
+    than running them (estimates made before the load can be far off)."""
+    if backend() == "postgres":
+        database.obj.execute_sql("SET LOCAL jit = off")
+
+
+class Statistics:
+    """Keeps the planner's statistics of TABLES in step with a bulk load.
+
+    PostgreSQL chooses index look-ups or scans by the table sizes it last saw;
+    a load that doubles a table makes those wrong (a million-row table taken
+    for a small one is scanned for every batch), so during the load a table
+    is analysed again whenever the load has written more rows than it had.
+    SQLite has no statistics at all until ANALYZE runs, and then takes an
+    index on `status` (three values) for a selective one; its plans do not
+    change during a load, so it is analysed once at the end. Either way, the
+    end of a load that wrote a tenth of a table or more analyses it (about a
+    second per few million rows).
+    """
+
+    def __init__(self, *tables: str):
+        self.tables = tables
+        self.written = 0  # since the last ANALYZE
+        self.total = 0
+        self.known = None
+
+    def wrote(self, rows: int) -> None:
+        self.written += rows
+        self.total += rows
+        if backend() != "postgres":
+            return
+        if self.known is None:
+            self.known = self._size()
+        if self.written > max(self.known, 10_000):
+            self._analyze()
+
+    def finish(self) -> None:
+        """Call after the load, outside its transactions."""
+        if self.written < 10_000 or self.written * 10 < self._size():
+            return
+        from .store import write
+
+        with write():
+            self._analyze()
+
+    def _analyze(self) -> None:
+        db = database.obj
+        for table in self.tables:
+            db.execute_sql(f'ANALYZE "{table}"')
+        self.written = 0
+        self.known = self._size()
+
+    def _size(self) -> float:
+        db = database.obj
+        if backend() == "sqlite":  # the largest rowid: exact enough, and no count of every row
+            return db.execute_sql(f'SELECT COALESCE(max(rowid), 0) FROM "{self.tables[0]}"').fetchone()[0]
+        row = db.execute_sql(f"SELECT reltuples FROM pg_class WHERE relname = {db.param}", (self.tables[0],)).fetchone()
+        return max(row[0] if row else 0, 0)
+
+
+def lookup_ids(table: str, target: str, *, where: str = "") -> None:
+    """Set TABLE.TARGET to contact.id by email_norm, where TABLE's rows match WHERE.
+
+    SQLite: one correlated probe of the unique email index per row. PostgreSQL:
+    UPDATE … FROM, which the planner may turn into a join.
+    """
+    db = database.obj
+    if backend() == "sqlite":
+        db.execute_sql(
+            f"UPDATE {table} SET {target} = (SELECT c.id FROM contact c WHERE c.email_norm = {table}.email_norm)"
+            + (f" WHERE {where}" if where else "")
+        )
+    else:
+        db.execute_sql(f"UPDATE {table} s SET {target} = c.id FROM contact c WHERE c.email_norm = s.email_norm"
+                       + (f" AND {where}" if where else ""))
+
+
+@contextmanager
+def without_gc_pauses():
+    """The cycle collector off while rows stream through. A batch is tens of
+    thousands of lists and tuples that live until it is written, and the
+    collector would walk them again and again (a sixth of an import's time).
+    Rows make no reference cycles; whatever else does is collected after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

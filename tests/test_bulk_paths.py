@@ -1,0 +1,133 @@
+"""The fast paths of import, export and split (docs/scaling.md) give exactly
+what the plain reading of operations.md says, on SQLite and PostgreSQL:
+new and existing contacts in one batch, ids known without looking each up,
+interests through JSON, many custom columns, redundant indexes gone."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+
+from core import clock, export, segments
+from core.audit import Actor
+from core.imports import import_contacts, import_orders
+from core.store import backend, database
+from core.store.models import Contact, CustomValue, Interest, Membership
+from core.store.schema import _REDUNDANT_INDEXES
+from tests.test_import_contacts import CFG, write_csv
+
+ME = Actor("tester", "cli")
+
+
+@pytest.fixture(autouse=True)
+def fixed_today():
+    old = clock.set_clock(clock.FixedClock(dt.datetime(2025, 6, 15, 9, 0)))
+    yield
+    clock.set_clock(old)
+
+
+def interests_of(email: str) -> list[tuple[str, str]]:
+    c = Contact.get(Contact.email_norm == email)
+    return sorted(Interest.select(Interest.value, Interest.display).where(Interest.contact == c).tuples())
+
+
+def test_new_and_existing_contacts_in_one_batch_each_keep_their_own_values(db, tmp_path):
+    import_contacts(write_csv(tmp_path, "email,city,interests,tier\nb@x.org,Lviv,kids,gold\n"
+                                        "d@x.org,Kyiv,sport,silver\n", "1.csv"), ME, cfg=CFG)
+    report = import_contacts(write_csv(tmp_path, (
+        "email,city,interests,tier\n"
+        "a@x.org,Odesa,travel|books,bronze\n"  # new
+        "b@x.org,Dnipro,music,\n"              # exists: interests and tier replaced, tier cleared
+        "c@x.org,Kharkiv,,gold\n"              # new
+        "d@x.org,Lutsk,\"Ski; \"\"Quotes\"\"; Київ\",\n"  # exists
+    ), "2.csv"), ME, cfg=CFG, batch_size=10)
+    assert (report.created, report.updated) == (2, 2)
+    cities = dict(Contact.select(Contact.email_norm, Contact.city).tuples())
+    assert cities == {"a@x.org": "Odesa", "b@x.org": "Dnipro", "c@x.org": "Kharkiv", "d@x.org": "Lutsk"}
+    assert interests_of("a@x.org") == [("books", "books"), ("travel", "travel")]
+    assert interests_of("b@x.org") == [("music", "music")]
+    assert interests_of("c@x.org") == []
+    assert interests_of("d@x.org") == [('"quotes"', '"Quotes"'), ("ski", "Ski"), ("київ", "Київ")]
+    tiers = {e: t for e, t in CustomValue.select(Contact.email_norm, CustomValue.text).join(Contact).tuples()}
+    assert tiers == {"a@x.org": "bronze", "c@x.org": "gold"}
+
+
+def test_a_contact_created_in_a_batch_gets_its_own_id_whatever_came_before(db, tmp_path):
+    # ids not starting at 1, and a gap: the new ids still belong to the right emails
+    import_contacts(write_csv(tmp_path, "email\n" + "".join(f"old{i}@x.org\n" for i in range(5)), "1.csv"), ME)
+    Contact.delete().where(Contact.email_norm == "old4@x.org").execute()
+    import_contacts(write_csv(tmp_path, "email,interests\n" + "".join(f"n{i}@x.org,i{i}\n" for i in range(30)),
+                              "2.csv"), ME, batch_size=7)
+    for i in range(30):
+        assert interests_of(f"n{i}@x.org") == [(f"i{i}", f"i{i}")]
+
+
+def test_a_batch_of_orders_with_new_moved_and_repeated_orders(db, tmp_path):
+    import_contacts(write_csv(tmp_path, "email\nann@x.org\nbob@x.org\n", "p.csv"), ME)
+    import_orders(write_csv(tmp_path, "order_id,email,total,created_at\no1,ann@x.org,10,2025-01-01\n", "1.csv"), ME)
+    report = import_orders(write_csv(tmp_path, (
+        "order_id,email,total,created_at\n"
+        "o2,ann@x.org,5,2025-01-02\n"    # new
+        "o1,bob@x.org,7,2025-02-01\n"    # moved from ann to bob
+        "o3,bob@x.org,1,2025-02-02\n"    # new, and repeated below: the last row wins
+        "o3,bob@x.org,2,2025-02-03\n"
+    ), "2.csv"), ME)
+    assert (report.created, report.updated) == (2, 2)
+    totals = dict(Contact.select(Contact.email_norm, Contact.orders_total).tuples())
+    assert totals == {"ann@x.org": 500, "bob@x.org": 900}
+
+
+def test_an_export_with_many_custom_columns_is_the_same_as_with_a_few(db, tmp_path, monkeypatch):
+    keys = [f"k{i:02d}" for i in range(export.MAX_JOINED + 4)]
+    rows = [f"c{n}@x.org," + ",".join(f"v{n}.{i}" if (n + i) % 3 else "" for i in range(len(keys)))
+            for n in range(12)]
+    import_contacts(write_csv(tmp_path, "email," + ",".join(keys) + "\n" + "\n".join(rows) + "\n"), ME)
+    seg = segments.create_list("All", ME)
+    segments.add_contacts(seg, [i for (i,) in Contact.select(Contact.id).tuples()], ME)
+    merged = io.StringIO()
+    assert export.write_csv(seg, merged) == 12
+    monkeypatch.setattr(export, "MAX_JOINED", len(keys))
+    joined = io.StringIO()
+    export.write_csv(seg, joined)
+    assert merged.getvalue() == joined.getvalue()
+    table = list(csv.DictReader(io.StringIO(merged.getvalue())))
+    assert table[1]["custom.k02"] == "" and table[1]["custom.k00"] == "v1.0"
+
+
+def test_export_orders_interests_by_their_comparison_key(db, tmp_path):
+    import_contacts(write_csv(tmp_path, 'email,interests\na@x.org,"Travel;books;Ápple"\nb@x.org,"a;b"\n'), ME)
+    seg = segments.create_list("L", ME)
+    segments.add_contacts(seg, [i for (i,) in Contact.select(Contact.id).tuples()], ME)
+    out = io.StringIO()
+    export.write_csv(seg, out, ["email", "interests"])
+    assert out.getvalue().splitlines()[1:] == ["a@x.org,books;Travel;Ápple", "b@x.org,a;b"]
+
+
+def test_a_split_is_the_same_for_the_same_seed_and_covers_every_member(db, tmp_path):
+    from core.split import SplitPlan, split
+
+    import_contacts(write_csv(tmp_path, "email,gender\n" + "".join(
+        f"p{i}@x.org,{'f' if i % 3 else 'm'}\n" for i in range(60))), ME)
+    seg = segments.create_list("People", ME)
+    ids = [i for (i,) in Contact.select(Contact.id).tuples()]
+    segments.add_contacts(seg, ids, ME)
+
+    def parts(seed, names):
+        result = split(seg, SplitPlan(percents=None, parts=3), ME, seed=seed, by="gender", names=names)
+        return [{c for (c,) in Membership.select(Membership.contact).where(Membership.segment == p["id"]).tuples()}
+                for p in result.parts]
+
+    first, again = parts(11, ["A1", "B1", "C1"]), parts(11, ["A2", "B2", "C2"])
+    assert first == again
+    assert set().union(*first) == set(ids) and sum(map(len, first)) == 60
+
+
+def test_the_redundant_indexes_are_gone(db):
+    if backend() == "sqlite":
+        names = {n for (n,) in database.obj.execute_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    else:
+        names = {n for (n,) in database.obj.execute_sql("SELECT indexname FROM pg_indexes")}
+    assert not names & set(_REDUNDANT_INDEXES)
+    assert {"order_contact_id_created_at", "interest_value_contact_id", "membership_contact_id_segment_id"} <= names
