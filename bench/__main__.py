@@ -114,9 +114,11 @@ def run(url: str, contacts: Path, orders: Path, work: Path, args, hand) -> list[
         ("export csv", ("export", "Big", "--csv", str(work / "ours.csv"))),
         ("split in 2", ("split", "Big", "--parts", "2", "--seed", "1")),
     ]
+    print(f"  Segmenta import: {ours['import'][0]:.1f} s", flush=True)
     for step, cmd in steps:
         t, mb, _ = timed(seg(*cmd))
         ours[step] = (t - startup, mb)
+        print(f"  Segmenta {step}: {ours[step][0]:.2f} s", flush=True)
     members = json.loads(timed(seg("show", "Big", "--json"))[2])["members"]
     exported = sum(1 for _ in open(work / "ours.csv", encoding="utf-8")) - 1
     assert exported == members, f"exported {exported:,} of {members:,} members"
@@ -162,6 +164,7 @@ def by_hand_sqlite(contacts: Path, orders: Path, work: Path) -> tuple[dict, floa
     out = {}
     for step, sql in sqlite_steps(str(contacts), str(orders), str(work / "hand.csv")):
         out[step] = max(timed(shell, stdin=sql)[0] - startup, 1e-3)
+        print(f"  by hand {step}: {out[step]:.2f} s", flush=True)
     return out, startup
 
 
@@ -171,6 +174,7 @@ def by_hand_postgres(url: str, contacts: Path, orders: Path, work: Path) -> tupl
     out = {}
     for step, sql in postgres_steps(str(contacts), str(orders), str(work / "hand.csv")):
         out[step] = max(timed(psql, stdin=sql)[0] - startup, 1e-3)
+        print(f"  by hand {step}: {out[step]:.2f} s", flush=True)
     return out, startup
 
 

@@ -102,6 +102,7 @@ async def _first_page(url: str, name: str) -> dict:
     from core.audit import Actor
     from core.store import close_database, open_database
     from tui.app import SegmentaApp
+    from tui.pilot import settle
 
     open_database(url)
     seg = segments.resolve(name)
@@ -109,7 +110,7 @@ async def _first_page(url: str, name: str) -> dict:
     close_database()  # the interface's workers open their own connections
     app = SegmentaApp(config.Config(), Actor("bench", "tui"), where="bench")
     async with app.run_test(size=(140, 40)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         table = app.main.table
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         at = next((i for i, r in enumerate(rows) if str(name) in map(str, r)), None)
@@ -119,7 +120,7 @@ async def _first_page(url: str, name: str) -> dict:
         await pilot.pause()
         started = time.perf_counter()
         await pilot.press("m")
-        await _settle(pilot)
+        await settle(pilot)
         shown_in = time.perf_counter() - started
         screen = app.screen
         source = screen.source
@@ -127,16 +128,6 @@ async def _first_page(url: str, name: str) -> dict:
                 "page_size": source.page_size, "rows_shown": screen.table.row_count, "seconds": shown_in}
 
 
-async def _settle(pilot) -> None:
-    app = pilot.app
-    for _ in range(200):
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            await pilot.pause()
-            if not any(w.is_running for w in app.workers):
-                return
-        await app.workers.wait_for_complete()
-    raise SystemExit("the interface's workers did not settle")
 
 
 def main(argv: list[str]) -> int:

@@ -12,7 +12,7 @@ import gc
 from contextlib import contextmanager
 from typing import Iterable, Sequence
 
-from .store import backend, database
+from .store import backend, database, write
 
 
 class Staging:
@@ -62,13 +62,21 @@ class Staging:
                 copy.write_row(row)
 
 
-
 def begin_bulk() -> None:
     """Call first in each transaction of a bulk write. PostgreSQL: no JIT for
     its statements — they touch a batch, and compiling them would cost more
     than running them (estimates made before the load can be far off)."""
-    if backend() == "postgres":
+    if backend() == "postgres" and not _cockroach():
         database.obj.execute_sql("SET LOCAL jit = off")
+
+
+def _cockroach() -> bool:
+    """CockroachDB speaks PostgreSQL's protocol but has none of its planner settings."""
+    try:
+        from playhouse.cockroachdb import CockroachDatabase
+    except ImportError:  # pragma: no cover - peewee always has it
+        return False
+    return isinstance(database.obj, CockroachDatabase)
 
 
 class Statistics:
@@ -87,13 +95,11 @@ class Statistics:
 
     def __init__(self, *tables: str):
         self.tables = tables
-        self.written = 0  # since the last ANALYZE
-        self.total = 0
+        self.written = 0  # rows, since the last ANALYZE
         self.known = None
 
     def wrote(self, rows: int) -> None:
         self.written += rows
-        self.total += rows
         if backend() != "postgres":
             return
         if self.known is None:
@@ -105,8 +111,6 @@ class Statistics:
         """Call after the load, outside its transactions."""
         if self.written < 10_000 or self.written * 10 < self._size():
             return
-        from .store import write
-
         with write():
             self._analyze()
 

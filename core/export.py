@@ -139,46 +139,58 @@ def _through_python(seg, out, cols, values, members, params, *, merged: bool) ->
     return rows
 
 
-def _csv_field_sql(value: str) -> str:
-    """SQLite: VALUE as a CSV field, quoted as the csv module quotes it."""
-    return (f"CASE WHEN {value} IS NULL THEN '' WHEN instr({value}, ',') OR instr({value}, '\"') "
-            f"OR instr({value}, char(10)) THEN '\"' || replace({value}, '\"', '\"\"') || '\"' ELSE {value} END")
-
-
 def _csv_field(text: str) -> str:
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if ("," in text or '"' in text or "\n" in text) else text
 
 
 def _lines_from_sqlite(out, cols, values, members, params) -> int:
-    """Each member's line made by SQLite. The interests (kept as given) are the one
-    field put in order here: the SELECT gives the line before them, them, and the rest."""
-    fields = [_csv_field_sql(v) for v in values]
+    """Each member's line made by SQLite's printf, the fields as they are; a line
+    whose fields need quoting (a comma, a quote or a line break in one of them:
+    more commas than columns, or any quote or line break) is made again through
+    the csv module. The interests (kept as given) are put in order here: the
+    SELECT gives the line before them, them, and the line after them."""
+    at = cols.index("interests") if "interests" in cols else None
+    pieces = [values] if at is None else [values[:at], values[at + 1:]]
+    lines = [f"printf('{','.join(['%s'] * len(vs))}', {', '.join(vs)})" if vs else "''" for vs in pieces]
+    select = lines[0] if at is None else f"{lines[0]}, c.interests, {lines[1]}"
+    commas = [max(len(vs) - 1, 0) for vs in pieces]
     db = database.obj
     rows = 0
+    memo: dict = {None: "", "": ""}  # the interests as given → their field, in order
     with _reading(db, "segmenta_export") as cursor:
-        if "interests" not in cols:
-            line = " || ',' || ".join(fields)
-            cursor.execute(f"SELECT {line} || char(10) {members}", params)
-            for chunk in iter(lambda: cursor.fetchmany(5000), []):
-                out.write("".join([line for (line,) in chunk]))
-                rows += len(chunk)
-            return rows
-        at = cols.index("interests")
-        before = " || ',' || ".join(fields[:at]) or "''"
-        after = " || ',' || ".join(fields[at + 1:]) or "''"
-        cursor.execute(f"SELECT {before}, c.interests, {after} {members}", params)
-        has_before, has_after = at > 0, at < len(cols) - 1
-        memo: dict = {None: "", "": ""}  # the interests as given → their field, in order
+        cursor.execute(f"SELECT {select}, c.id {members}", params)
         for chunk in iter(lambda: cursor.fetchmany(5000), []):
             parts = []
-            for first, shown, rest in chunk:
-                field = memo.get(shown)
-                if field is None:
-                    field = memo[shown] = _csv_field(";".join(sorted(shown.split(";"), key=norm)))
-                parts.append((first + "," if has_before else "") + field + ("," + rest if has_after else "") + "\n")
-            out.write("".join(parts))
+            for row in chunk:
+                if at is None:
+                    line = row[0]
+                    plain = line.count(",") == commas[0] and '"' not in line and "\n" not in line
+                else:
+                    first, shown, rest = row[0], row[1], row[2]
+                    field = memo.get(shown)
+                    if field is None:
+                        field = memo[shown] = _csv_field(";".join(sorted(shown.split(";"), key=norm)))
+                    line = (first + "," if at else "") + field + ("," + rest if pieces[1] else "")
+                    plain = (first.count(",") == commas[0] and rest.count(",") == commas[1]
+                             and '"' not in first and '"' not in rest and "\n" not in first and "\n" not in rest)
+                parts.append(line if plain else _quoted_line(cols, values, members, params, row[-1]))
+            parts.append("")
+            out.write("\n".join(parts))
             rows += len(chunk)
     return rows
+
+
+def _quoted_line(cols, values, members, params, contact_id) -> str:
+    """One member's line through the csv module (a field of theirs needs quoting)."""
+    db = database.obj
+    joins = members[members.index(" JOIN contact c"):members.index(" WHERE ")]
+    row = db.execute_sql(f"SELECT {', '.join(values)} FROM membership m{joins} WHERE c.id = {db.param} LIMIT 1",
+                         (*params[:-1], contact_id)).fetchone()
+    if "interests" in cols:
+        row = next(_sorted_interests([row], cols.index("interests")))
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow(row)  # "\n" is what makes a line break quoted
+    return text.getvalue()[:-1]
 
 
 def _copy_from_postgres(out, cols, values, members, params) -> int:

@@ -1,10 +1,12 @@
 """CSV import of contacts and orders (operations.md, "Contacts").
 
-A file is streamed: checked to be UTF-8 first (so a bad file writes nothing),
-then read a batch at a time; each batch is normalised, upserted in set-based
-SQL and committed in its own transaction, together with the re-evaluation of
-the dynamic segments for exactly the contacts it touched. Memory stays
-constant whatever the size of the file.
+A file is streamed: checked first (UTF-8, no NUL, no quote left open, no
+field too long: a bad file writes nothing), then read a batch at a time; each
+batch is normalised, staged and upserted in set-based SQL (core.contacts)
+together with the re-evaluation of the dynamic segments for exactly the
+contacts it touched, and a transaction commits every COMMIT_EVERY rows with
+the import's audit entry brought up to date ("incomplete" until the end).
+Memory stays constant whatever the size of the file.
 
 Bad rows are reported with their line (the header is line 1) and reason, and
 the good rows still go in. With `strict`, the whole import is one
@@ -15,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import os
 import time
 from contextlib import contextmanager, nullcontext
@@ -24,12 +27,13 @@ from typing import Callable, Iterator
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
+from .bulk import Statistics, begin_bulk, without_gc_pauses
 from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
                        stage_orders, upsert_contacts, write_staged_orders)
 from .errors import BadInput, NotFound, Refused
-from .bulk import Statistics, begin_bulk, without_gc_pauses
 from .membership import contacts_changed_in
 from .store import database, write
+from .store.models import AuditEntry
 
 BATCH = 20_000  # rows read, checked and upserted at a time: memory stays flat
 # Rows per transaction. Each commit writes every index page the batch touched
@@ -318,6 +322,7 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, c
             with write() if report.strict else nullcontext():
                 batches = _checked(_batches(rows, batch_size), target.columns.normalise)
                 per_commit = max(1, commit_every // batch_size)
+                entry = None  # the import's audit entry, written with its first transaction
                 for first in batches:
                     with write():  # a transaction of up to PER_COMMIT batches (a savepoint when strict)
                         begin_bulk()
@@ -329,12 +334,14 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, c
                                 target.write(good, report, check_only=report.strict and report.skipped > 0)
                             if progress:
                                 progress(last_line, total_lines)
+                        if not report.strict:  # what is committed says who did it, and that more may come
+                            entry = _audit(entry, actor, target, report, incomplete=True)
                 if progress:
                     progress(total_lines, total_lines)
                 if report.strict and report.skipped:
                     raise _Rollback
                 with write():
-                    audit.record(actor, "import", target.segment, **_audit_details(report))
+                    _audit(entry, actor, target, report)
             target.statistics.finish()
         except _Rollback:
             report.written = False
@@ -342,6 +349,18 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, c
     report.bad_rows.sort(key=lambda b: b.line)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _audit(entry, actor: Actor, target, report: ImportReport, *, incomplete: bool = False):
+    """Write the import's audit entry, or bring it up to date; the entry."""
+    details = _audit_details(report) | ({"incomplete": True} if incomplete else {})
+    if entry is None:
+        return audit.record(actor, "import", target.segment, **details)
+    seg = target.segment
+    AuditEntry.update(details=json.dumps(details, default=str, ensure_ascii=False),
+                      segment_id=getattr(seg, "id", None), segment_name=getattr(seg, "name", None)).where(
+        AuditEntry.id == entry.id).execute()
+    return entry
 
 
 def _audit_details(report: ImportReport) -> dict:

@@ -18,6 +18,7 @@ from core.clock import FixedClock, set_clock
 from core.store.models import Contact, Membership, Segment
 from tests.factories import make_contacts
 from tui.app import SegmentaApp
+from tui.pilot import settle
 from tui.keys import APP_KEYS, SEGMENT_KEYS
 from tui.screens.confirm import DeleteDialog, EmptyDialog
 from tui.screens.contacts import EmailsDialog, ImportReportScreen, WhyDialog
@@ -54,19 +55,6 @@ def db(sqlite_db, clock):
 
 def make_app() -> SegmentaApp:
     return SegmentaApp(config.Config(), ME, where="test.db")
-
-
-async def settle(pilot) -> None:
-    """Until no worker runs and every message they posted was handled."""
-    app = pilot.app
-    for _ in range(100):
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            await pilot.pause()
-            if not any(w.is_running for w in app.workers):
-                return
-        await app.workers.wait_for_complete()
-    raise AssertionError("the workers did not settle")
 
 
 def notes(app, severity=None) -> list[str]:

@@ -20,7 +20,11 @@ SQLITE_PRAGMAS = (
     ("foreign_keys", 1),
     ("synchronous", "normal"),
     ("cache_size", -64000),
-    ("temp_store", "memory"),
+    # Temporary tables and statement journals in files (the OS caches them) with
+    # a cache of their own: as fast here as in memory, and a refresh of a million
+    # members no longer holds ~100 MB of copied pages in the process.
+    ("temp_store", "file"),
+    ("temp.cache_size", -32000),
     ("busy_timeout", 30000),
     # For the whole process, not per connection: the bot and the terminal UI
     # give each worker thread its own connection, and 30 page caches of 64 MB
