@@ -9,16 +9,6 @@ from .store import database
 from .store.models import Segment
 
 
-def _insert_ids(table: str, ids: list[int]) -> None:
-    db = database.obj
-    p = db.param
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        db.execute_sql(
-            f"INSERT INTO {table} (contact_id) VALUES " + ", ".join([f"({p})"] * len(chunk)), chunk
-        )
-
-
 def contacts_changed(
     contact_ids: Iterable[int],
     actor: Actor,
@@ -39,10 +29,9 @@ def contacts_changed(
     dynamics = _dynamic_segments(only_referring_to)
     if not dynamics:
         return {}
-    from .refresh import scratch_table
+    from .refresh import scratch_ids
 
-    touched = scratch_table("changed_contacts")
-    _insert_ids(touched, ids)
+    touched = scratch_ids("changed_contacts", ids)
     return _reevaluate(dynamics, touched, reason, cfg)
 
 

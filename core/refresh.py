@@ -57,6 +57,17 @@ def scratch_table(name: str) -> str:
     return name
 
 
+def scratch_ids(name: str, ids: list[int]) -> str:
+    """`scratch_table(NAME)` holding IDS (distinct)."""
+    db = database.obj
+    p = db.param
+    scratch_table(name)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        db.execute_sql(f"INSERT INTO {name} (contact_id) VALUES " + ", ".join([f"({p})"] * len(chunk)), chunk)
+    return name
+
+
 def apply_difference(seg: Segment, new_table: str, *, reason: str, run_id=None, scope: str | None = None):
     """Make SEG's members equal NEW_TABLE's ids (within SCOPE, a table of ids, if given).
 

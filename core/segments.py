@@ -16,7 +16,7 @@ from typing import Iterable
 from . import audit, config as config_mod
 from .audit import Actor
 from .errors import BadInput, ConditionError, Conflict, NotFound, Refused
-from .store import backend, write
+from .store import backend, database, write
 from .store.models import Contact, Membership, MembershipChange, Segment, utcnow
 from .text import norm
 
@@ -264,25 +264,9 @@ def add_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reason:
 
     require_list(seg, "added to by hand")
     ids = sorted(set(contact_ids))
-    added = 0
     with write():
         lock(seg)  # another person adding the same contact waits, then sees it a member
-        now = utcnow()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            have = {
-                c for (c,) in Membership.select(Membership.contact)
-                .where((Membership.segment == seg) & (Membership.contact.in_(chunk))).tuples()
-            }
-            new = [c for c in chunk if c not in have]
-            if new:
-                Membership.insert_many(
-                    [{"segment": seg.id, "contact": c, "added_at": now} for c in new]
-                ).on_conflict_ignore().execute()
-                MembershipChange.insert_many(
-                    [{"segment": seg.id, "contact_id": c, "change": "joined", "at": now, "reason": reason} for c in new]
-                ).execute()
-                added += len(new)
+        added = _change_members(seg, ids, "joined", reason) if ids else 0
         set_member_count(seg)
         if audit_it:
             audit.record(actor, reason, seg, added=added, asked=len(ids))
@@ -295,26 +279,39 @@ def remove_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reas
 
     require_list(seg, "removed from by hand")
     ids = sorted(set(contact_ids))
-    removed = 0
     with write():
         lock(seg)
-        now = utcnow()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            have = [
-                c for (c,) in Membership.select(Membership.contact)
-                .where((Membership.segment == seg) & (Membership.contact.in_(chunk))).tuples()
-            ]
-            if have:
-                Membership.delete().where((Membership.segment == seg) & (Membership.contact.in_(have))).execute()
-                MembershipChange.insert_many(
-                    [{"segment": seg.id, "contact_id": c, "change": "left", "at": now, "reason": reason} for c in have]
-                ).execute()
-                removed += len(have)
+        removed = _change_members(seg, ids, "left", reason) if ids else 0
         set_member_count(seg)
         audit.record(actor, reason, seg, removed=removed, asked=len(ids))
         contacts_changed(ids, actor, reason=reason, only_referring_to=seg)
     return removed
+
+
+def _change_members(seg: Segment, ids: list[int], change: str, reason: str) -> int:
+    """Make IDS members of SEG ("joined") or not ("left"), in set-based SQL:
+    the ids go into a scratch table, those with nothing to do are dropped from
+    it by a primary-key probe each, and the rest are written (members and
+    history) in one statement each. Returns how many changed."""
+    from .refresh import scratch_ids
+
+    db = database.obj
+    p = db.param
+    asked = scratch_ids("asked_contacts", ids)
+    nothing_to_do = "EXISTS" if change == "joined" else "NOT EXISTS"
+    db.execute_sql(f"DELETE FROM {asked} WHERE {nothing_to_do} (SELECT 1 FROM membership m "
+                   f"WHERE m.segment_id = {p} AND m.contact_id = {asked}.contact_id)", (seg.id,))
+    now = utcnow()
+    if change == "joined":
+        changed = db.execute_sql(f"INSERT INTO membership (segment_id, contact_id, added_at) "
+                                 f"SELECT {p}, contact_id, {p} FROM {asked}", (seg.id, now)).rowcount
+    else:
+        changed = db.execute_sql(f"DELETE FROM membership WHERE segment_id = {p} AND contact_id IN "
+                                 f"(SELECT contact_id FROM {asked})", (seg.id,)).rowcount
+    if changed:
+        db.execute_sql(f"INSERT INTO membership_change (segment_id, contact_id, change, at, reason) "
+                       f"SELECT {p}, contact_id, {p}, {p}, {p} FROM {asked}", (seg.id, change, now, reason))
+    return changed
 
 
 def member_page(seg: Segment, after: int, limit: int, fields=()) -> list[tuple]:

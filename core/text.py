@@ -42,3 +42,21 @@ def unstorable(s: str) -> str:
             else f"a lone surrogate (U+{ord(bad):04X})")
     return f'"{shown}" holds {what}, which cannot be stored or looked up; type it again without it'
 
+
+def visible(text: str, keep: str = "") -> str:
+    """TEXT safe to print on a terminal: control characters (an escape sequence
+    in a first name could move the cursor, recolour or retitle the terminal)
+    are shown as escapes, `\\x1b`, except those in KEEP."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch in keep or unicodedata.category(ch) not in ("Cc", "Cf")
+                   or ch in _FORMAT_OK else _escape(ch) for ch in text)
+
+
+# Format characters that belong in text: joiners in emoji and Indic scripts, marks in Arabic.
+_FORMAT_OK = {"\u200c", "\u200d", "\u061c", "\u200e", "\u200f", "\u00ad"}
+
+
+def _escape(ch: str) -> str:
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
+        f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")

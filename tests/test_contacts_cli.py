@@ -108,3 +108,19 @@ def test_contact_json(run, tmp_path):
 
 def test_an_unknown_contact_exits_2_with_a_hint(run):
     one_line_error(run("contact", "ghost@example.com"), 'no contact has the email "ghost@example.com"; check the spelling')
+
+
+def test_control_characters_in_a_contact_are_shown_not_sent_to_the_terminal(run, tmp_path):
+    """An escape sequence stored in a first name must not drive the user's terminal."""
+    path = write_csv(tmp_path, "email,first_name,city\n"
+                               "eve@example.com,\"Eve\x1b]0;pwned\x07\x1b[2J\",\"Kyiv\u202eevil\"\n")
+    assert run("import", "contacts", path, "--list", "L").exit_code == 0
+    for args in (("contact", "eve@example.com"), ("members", "L", "--fields", "email,first_name,city")):
+        r = run(*args)
+        assert r.exit_code == 0, r.output
+        assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\u202e" not in r.stdout
+        assert "Eve\\x1b]0;pwned\\x07\\x1b[2J" in r.stdout and "Kyiv\\u202eevil" in r.stdout
+    stored = Contact.get(Contact.email == "eve@example.com")
+    assert stored.first_name == "Eve\x1b]0;pwned\x07\x1b[2J"  # kept as given; only the display escapes it
+    r = run("contact", "eve@example.com", "--json")  # JSON escapes them itself
+    assert "\x1b" not in r.stdout and json.loads(r.stdout)["first_name"] == stored.first_name

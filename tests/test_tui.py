@@ -63,7 +63,7 @@ def notes(app, severity=None) -> list[str]:
 
 def table_names(app) -> list[str]:
     table = app.main.table
-    return [table.get_row_at(i)[1] for i in range(table.row_count)]
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
 
 
 async def select(pilot, name: str) -> None:
@@ -132,7 +132,7 @@ async def test_main_screen_lists_segments_with_counts_and_schedule(db):
         table = app.main.table
         assert [c.label.plain for c in table.ordered_columns] == [
             "#", "name", "kind", "members", "active", "last refresh", "schedule"]
-        rows = {r[1]: r for r in (table.get_row_at(i) for i in range(table.row_count))}
+        rows = {str(r[1]): r for r in (table.get_row_at(i) for i in range(table.row_count))}
         assert rows["VIP"][2:5] == ["list", "12", "11"]
         assert rows["Kyiv women"][2:4] == ["dynamic", "5"]
         assert rows["Kyiv women"][5] == "2024-05-01 12:00"
@@ -213,6 +213,29 @@ async def test_detail_pane_shows_condition_counts_refresh_origin_and_history(db,
 
 # ---- members ----------------------------------------------------------------------------
 
+async def test_names_and_values_are_shown_as_they_are_never_as_markup_or_escapes(db):
+    """A user's text is not Rich markup ("[/promo]" would be an error, "[b]" bold)
+    and its control characters do not reach the terminal."""
+    ids = make_contacts(3, first_name=lambda i: ("[b]Bold[/b]", "[/x] odd", "Eve\x1b[2J")[i])
+    a_list("[/promo] VIP", ids)
+    dynamic("Odd [/x]", 'first_name contains "[/x]"')
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert {"[/promo] VIP", "Odd [/x]"} <= set(table_names(app))
+        await select(pilot, "Odd [/x]")
+        assert 'contains "[/x]"' in app.main.detail.text
+        await select(pilot, "[/promo] VIP")
+        await pilot.press("m")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MembersScreen) and screen.table.row_count == 3
+        names = {str(cell) for i in range(3) for cell in screen.table.get_row_at(i)}
+        assert {"[b]Bold[/b]", "[/x] odd", "Eve\\x1b[2J"} <= names
+        assert not notes(app, "error")
+
+
+
 async def test_members_view_shows_the_first_page_and_loads_more_as_you_scroll(db):
     ids = people(450)
     a_list("Everyone", ids)
@@ -225,7 +248,7 @@ async def test_members_view_shows_the_first_page_and_loads_more_as_you_scroll(db
         assert isinstance(screen, MembersScreen)
         assert screen.table.row_count == 200
         assert screen.source.rows_fetched == 200
-        assert screen.table.get_row_at(0)[0] == "c0@example.com"
+        assert str(screen.table.get_row_at(0)[0]) == "c0@example.com"
         await pilot.press("end")
         await settle(pilot)
         assert screen.table.row_count == 400
@@ -848,7 +871,7 @@ async def test_a_million_member_segment_shows_its_first_page_without_reading_eve
         await settle(pilot)
         screen = app.screen
         page = screen.source.page_size
-        assert screen.table.get_row_at(0)[0] == "c1@example.com"
+        assert str(screen.table.get_row_at(0)[0]) == "c1@example.com"
         assert 0 < screen.source.rows_fetched <= 2 * page  # the first pages, not a million rows
         assert screen.table.row_count == screen.source.rows_fetched
         before = screen.source.rows_fetched

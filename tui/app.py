@@ -6,6 +6,7 @@ from textual.app import App
 from core import notices  # noqa: F401  (a refresh made here tells the subscribed channels too)
 from core.audit import Actor
 from core.config import Config
+from core.text import visible
 
 from .commands import SegmentaCommands
 from .keys import APP_KEYS
@@ -18,6 +19,12 @@ class SegmentaApp(App):
     TITLE = "Segmenta"
     BINDINGS = APP_KEYS
     COMMANDS = App.COMMANDS | {SegmentaCommands}
+
+    def notify(self, message, *, title="", severity="information", timeout=None, markup=True) -> None:
+        """Every notification as plain text: ours hold names, conditions and
+        values the user typed, never markup (a name like "[/promo]" would be an error)."""
+        super().notify(visible(str(message), keep="\n"), title=visible(str(title)), severity=severity,
+                       timeout=timeout, markup=False)
 
     def __init__(self, cfg: Config, actor: Actor, where: str = ""):
         super().__init__()

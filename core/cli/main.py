@@ -18,6 +18,7 @@ import click
 from .. import config as config_mod
 from ..audit import Actor
 from ..errors import SegmentaError
+from ..text import visible
 
 EXIT_BAD_INPUT = 2
 
@@ -59,7 +60,7 @@ def emit(data, as_json: bool, human=None) -> None:
     elif human is not None:
         text = human(data)
         if text:
-            click.echo(text)
+            click.echo(visible(text, keep="\n"))
 
 
 def fail(message: str) -> None:
@@ -71,7 +72,7 @@ class SegmentaGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SegmentaError as e:
-            click.echo(f"Error: {e}", err=True)
+            click.echo(visible(f"Error: {e}", keep="\n"), err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise

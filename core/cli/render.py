@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from ..text import visible
+
 
 def width(s: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
@@ -10,7 +12,7 @@ def width(s: str) -> int:
 
 def table(rows: list[dict], columns: list[str], headers: dict[str, str] | None = None) -> str:
     headers = headers or {}
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[("" if r.get(c) is None else visible(str(r.get(c)))) for c in columns] for r in rows]
     heads = [headers.get(c, c) for c in columns]
     widths = [max([width(h)] + [width(row[i]) for row in cells]) for i, h in enumerate(heads)]
 

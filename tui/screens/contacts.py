@@ -14,7 +14,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from core import segments
 from core.errors import BadInput
 
-from ..format import plural
+from ..format import plain, plural
 from ..keys import DIALOG_KEYS
 from ..work import Done
 from .dialog import OperationDialog
@@ -138,14 +138,14 @@ class ImportReportScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         r = self.report
         with Vertical(classes="dialog wide"):
-            yield Label(f"Imported {Path(r.file).name}", classes="dialog-title")
+            yield Label(plain(f"Imported {Path(r.file).name}"), classes="dialog-title")
             summary = (f"{plural(r.rows, 'row')}: {r.created:,} created, {r.updated:,} updated, "
                        f"{r.skipped:,} bad")
             if r.list_name:
                 summary += f"; {r.added_to_list:,} added to the list \"{r.list_name}\""
             if r.ignored_columns:
                 summary += f"\nignored columns: {', '.join(r.ignored_columns)}"
-            yield Static(summary, id="import-summary")
+            yield Static(plain(summary), id="import-summary")
             if r.bad_rows:
                 more = f" (and {r.bad_rows_not_listed:,} more not listed)" if r.bad_rows_not_listed else ""
                 yield Label(Text(f"Bad rows{more}", style="bold red"))
@@ -159,7 +159,7 @@ class ImportReportScreen(ModalScreen):
         if self.report.bad_rows:
             table = self.query_one("#bad-rows", DataTable)
             table.add_columns("line", "reason")
-            table.add_rows((b.line, b.reason) for b in self.report.bad_rows)
+            table.add_rows((b.line, plain(b.reason)) for b in self.report.bad_rows)
 
     @on(Button.Pressed, "#ok")
     def _close(self) -> None:

@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 
 from core.errors import SegmentaError
 
+from ..format import plain
 from ..keys import DIALOG_KEYS
 from ..work import CoreDone, Outcome, call_core
 
@@ -50,7 +51,7 @@ class OperationDialog(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(plain(self.title_text), classes="dialog-title")
             yield from self.compose_form()
             yield Static("", id="dialog-message")
             with Horizontal(classes="dialog-buttons"):
@@ -112,7 +113,7 @@ class OperationDialog(ModalScreen):
             self.show_error(out.error)
 
     def say(self, text: str | Text) -> None:
-        self.query_one("#dialog-message", Static).update(text)
+        self.query_one("#dialog-message", Static).update(plain(text))
 
     def show_error(self, text: str) -> None:
         self.say(Text(text, style="bold red"))

@@ -7,7 +7,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 from textual.worker import get_current_worker
 
-from ..format import number
+from ..format import number, plain
 from ..keys import MEMBERS_KEYS, TABLE_KEYS
 from ..sources import MemberPages
 from ..work import CoreDone, call_core
@@ -29,7 +29,7 @@ class MembersScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label(f'Members of "{self.segment["name"]}" — {number(self.segment["members"])}',
+        yield Label(plain(f'Members of "{self.segment["name"]}" — {number(self.segment["members"])}'),
                     id="members-title")
         yield MembersTable(id="members", cursor_type="row", zebra_stripes=True)
         yield Label("", id="members-status")
@@ -65,7 +65,7 @@ class MembersScreen(Screen):
             self.notify(message.outcome.error, title="Members", severity="error")
             return
         for cid, *values in message.outcome.value:
-            self.table.add_row(*("" if v is None else v for v in values), key=str(cid))
+            self.table.add_row(*(plain(v) for v in values), key=str(cid))
         shown = self.table.row_count
         tail = "all shown" if self.source.exhausted else "more load as you scroll"
         self.query_one("#members-status", Label).update(

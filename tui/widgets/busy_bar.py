@@ -5,6 +5,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
+from ..format import plain
+
 
 class BusyBar(Horizontal):
     """Hidden until a refresh or an import runs; the rest of the screen stays usable."""
@@ -20,7 +22,7 @@ class BusyBar(Horizontal):
 
     def start(self, text: str, total: float | None = None) -> None:
         self.task = text
-        self.query_one("#busy-label", Label).update(text)
+        self.query_one("#busy-label", Label).update(plain(text))
         bar = self.query_one("#busy-progress", ProgressBar)
         bar.update(total=total, progress=0)
         self.display = True

@@ -6,7 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
-from ..format import number, plural, when
+from ..format import number, plain, plural, when
+from core.text import visible
 
 FIELDS = (  # key, label
     ("condition", "condition"),
@@ -60,12 +61,12 @@ class DetailPane(VerticalScroll):
         self.show_nothing()
 
     def show(self, d: dict) -> None:
-        title = Text(d["name"], style="bold")
+        title = Text(visible(d["name"]), style="bold")
         title.append(f"  #{d['id']} · {d['kind']}", style="dim")
         self.query_one("#detail-title", Static).update(title)
         for key, value in values(d).items():
             self.query_one(f"#row-{key}").display = value is not None
-            self.query_one(f"#value-{key}", Static).update(value or "")
+            self.query_one(f"#value-{key}", Static).update(plain(value))
         sizes = [h["size"] for h in d["history"]]
         label = self.query_one("#history-label", Label)
         spark = self.query_one("#history", Sparkline)

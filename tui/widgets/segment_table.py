@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from ..format import number, when
+from ..format import number, plain, when
 from ..keys import TABLE_KEYS
 
 COLUMNS = (("id", "#"), ("name", "name"), ("kind", "kind"), ("members", "members"),
@@ -30,7 +30,7 @@ class SegmentTable(DataTable):
         self.rows_by_id = {r["id"]: r for r in rows}
         for r in rows:
             self.add_row(
-                f"#{r['id']}", r["name"], r["kind"], number(r["members"]), number(r.get("active")),
+                f"#{r['id']}", plain(r["name"]), r["kind"], number(r["members"]), number(r.get("active")),
                 when(r["last_refresh"]) if r["last_refresh"] else "", r.get("schedule") or "",
                 key=str(r["id"]),
             )
