@@ -161,3 +161,85 @@ def test_an_export_quotes_as_the_csv_module_does(db, tmp_path):
             assert out.getvalue() == expected.getvalue(), fields
         else:  # COPY quotes a carriage return too, so the file reads back whole
             assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [fields, *rows]
+
+
+# ---- a long file: read in a process of its own, some indexes built afterwards ---------------
+
+def _long_file(tmp_path, n: int) -> str:
+    lines = ["email,city,birth_date,interests,tier"]
+    for i in range(n):
+        lines.append(f"p{i % (n - 5)}@x.org,City {i % 7},19{50 + i % 40}-0{1 + i % 9}-1{i % 9},"
+                     f"a{i % 3};b{i % 5},{('gold', 'silver', 'tin')[i % 3]}")
+    lines[10] = "not an email,Kyiv,,,"
+    lines[20] = "p20@x.org,Kyiv,1990-02-31,,"
+    return write_csv(tmp_path, "\n".join(lines) + "\n", "long.csv")
+
+
+def _everything() -> dict:
+    people = {c.email_norm: (c.city, c.birth_date, c.birth_md, c.created_at, c.status, c.interests)
+              for c in Contact.select()}
+    custom = sorted((c.email_norm, v.key, v.text) for v, c in
+                    ((v, v.contact) for v in CustomValue.select(CustomValue, Contact).join(Contact)))
+    return {"people": people, "custom": custom}
+
+
+def test_a_long_file_read_by_a_reader_process_gives_what_reading_it_here_gives(db, tmp_path, monkeypatch):
+    import multiprocessing
+
+    from core import imports
+
+    path = _long_file(tmp_path, 400)
+    readers = []
+
+    def progress(done, total):
+        readers.extend(p.name for p in multiprocessing.active_children())
+
+    monkeypatch.setattr(imports, "READ_AHEAD_LINES", 100)
+    ahead = import_contacts(path, ME, cfg=CFG, progress=progress, batch_size=50, commit_every=100)
+    assert "segmenta-import-reader" in readers  # the rows did come from the other process
+    got = _everything()
+    Contact.delete().execute()
+    monkeypatch.setattr(imports, "READ_AHEAD_LINES", 10**9)
+    here = import_contacts(path, ME, cfg=CFG, batch_size=50, commit_every=100)
+    assert _everything() == got
+    assert (ahead.created, ahead.updated, ahead.skipped, ahead.rows) == (here.created, here.updated, here.skipped,
+                                                                       here.rows) == (393, 5, 2, 400)
+    assert [(b.line, b.reason) for b in ahead.bad_rows] == [(b.line, b.reason) for b in here.bad_rows]
+    assert [b.line for b in ahead.bad_rows] == [11, 21]
+    assert not multiprocessing.active_children()
+
+
+def _indexes() -> set[str]:
+    return {i.name for t in ("contact", "custom_value") for i in database.obj.get_indexes(t)}
+
+
+def test_a_big_import_builds_the_indexes_it_deferred(db, tmp_path, monkeypatch):
+    from core.bulk import DeferredIndexes, deferrable_indexes
+
+    deferred = {index._name for _, index in deferrable_indexes()}
+    assert deferred == {"contact_birth_date", "contact_created_at", "custom_value_key_norm",
+                        "custom_value_key_number", "custom_value_key_date"}
+    assert deferred <= _indexes()
+    monkeypatch.setattr(DeferredIndexes, "MIN_ROWS", 100)
+    during = []
+    report = import_contacts(_long_file(tmp_path, 400), ME, cfg=CFG, batch_size=50, commit_every=100,
+                             progress=lambda done, total: during.append(_indexes()))
+    assert report.created == 393
+    assert not deferred & during[0]  # dropped while the rows went in
+    assert deferred <= _indexes()  # and there again at the end
+    born_in_1950 = Contact.select().where(Contact.birth_date == dt.date(1950, 1, 10)).count()
+    assert born_in_1950 == Contact.select().where(Contact.birth_date.cast("text") == "1950-01-10").count() > 0
+    small = import_contacts(write_csv(tmp_path, "email\nq@x.org\n", "small.csv"), ME, cfg=CFG,
+                            progress=lambda done, total: during.append(_indexes()))
+    assert small.created == 1 and deferred <= during[-1]  # a small import keeps them
+
+
+def test_indexes_a_killed_import_left_out_are_built_when_the_database_is_opened(db, db_url):
+    from core.store import close_database, open_database
+
+    for name in ("contact_birth_date", "custom_value_key_date"):
+        database.obj.execute_sql(f'DROP INDEX "{name}"')
+    assert "contact_birth_date" not in _indexes()
+    close_database()
+    open_database(db_url)
+    assert {"contact_birth_date", "custom_value_key_date"} <= _indexes()
