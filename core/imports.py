@@ -36,7 +36,7 @@ from .membership import contacts_changed_in
 from .store import database, write
 from .store.models import AuditEntry
 
-BATCH = 20_000  # rows read, checked and upserted at a time: memory stays flat
+BATCH = 10_000  # rows read, checked and upserted at a time: memory stays flat
 # Rows per transaction. Each commit writes every index page the batch touched
 # (an email index is touched all over), so fewer, larger commits write far
 # less; a commit of 100,000 contacts holds the write lock for a few seconds.
