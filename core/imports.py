@@ -20,6 +20,9 @@ import gc
 import io
 import json
 import os
+import pickle
+import subprocess
+import sys
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -219,29 +222,26 @@ READ_AHEAD_LINES = 50_000
 def _read_ahead(path: str, target, batch_size: int, total_lines: int):
     """`_checked(_batches(…))` of PATH, made by a reader process for a long file.
 
-    The reader sends one checked batch at a time through a pipe and waits
-    while it is full: at most a batch in the pipe and one being read. If this
-    process dies (killed mid-import), the reader's next send fails and it ends.
+    The reader is a `python -c` of its own (not multiprocessing, whose spawn
+    runs the caller's main script again: a script without a __main__ guard
+    would import twice), started with this interpreter and environment. It
+    sends one checked batch at a time through a pipe and waits while the pipe
+    is full: at most a batch in the pipe and one being read. If this process
+    dies (killed mid-import), the reader's next send fails and it ends.
     """
     if total_lines < READ_AHEAD_LINES:
         with open_csv(path) as (_, rows):
             yield _checked(_batches(rows, batch_size), target.columns.normalise)
         return
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")  # no fork: the bot and the terminal UI run threads
-    receive, send = context.Pipe(duplex=False)
-    reader = context.Process(target=_reader, args=(send, path, target.recipe, batch_size), daemon=True,
-                             name="segmenta-import-reader")
-    reader.start()
-    send.close()
+    receive, reader = _start_reader(path, target.recipe, batch_size)
 
     def batches():
         while True:
             try:
                 item = receive.recv()
             except EOFError:
-                raise RuntimeError("the import's reader process ended without a word") from None
+                raise RuntimeError("the import's reader process ended without a word; "
+                                   "run again with SEGMENTA_DEBUG=1 to see its error") from None
             if item is None:
                 return
             if isinstance(item, BaseException):
@@ -252,14 +252,54 @@ def _read_ahead(path: str, target, batch_size: int, total_lines: int):
         yield batches()
     finally:
         receive.close()
-        reader.join(5)
-        if reader.is_alive():
+        try:
+            reader.wait(5)
+        except subprocess.TimeoutExpired:
             reader.kill()
-            reader.join()
+            reader.wait()
+
+
+def _start_reader(path: str, recipe, batch_size: int):
+    """Start the reader process; (the receiving end of its pipe, the process)."""
+    from multiprocessing.connection import Connection
+
+    fd_read, fd_write = os.pipe()
+    code = "import sys; from core.imports import _reader_main; _reader_main(int(sys.argv[1]))"
+    try:
+        reader = subprocess.Popen([sys.executable, "-c", code, str(fd_write)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, pass_fds=(fd_write,),
+                                  env=os.environ | {"PYTHONPATH": _package_root()})
+    finally:
+        os.close(fd_write)
+    with reader.stdin as to_reader:
+        pickle.dump((path, recipe, batch_size), to_reader)
+    return Connection(fd_read, writable=False), reader
+
+
+def _package_root() -> str:
+    """Where the `core` package is, first on the reader's path (it may run from anywhere)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rest = os.environ.get("PYTHONPATH")
+    return root + (os.pathsep + rest if rest else "")
+
+
+def _reader_main(fd: int) -> None:
+    """The reader process's entry: its orders on stdin, its batches into FD."""
+    from multiprocessing.connection import Connection
+
+    path, recipe, batch_size = pickle.load(sys.stdin.buffer)
+    send = Connection(fd, readable=False)
+    try:
+        _reader(send, path, recipe, batch_size)
+    finally:
+        try:
+            send.close()
+        except OSError:
+            pass
 
 
 def _reader(send, path: str, recipe, batch_size: int) -> None:
-    """The reader process: each checked batch of PATH into SEND, then None.
+    """Each checked batch of PATH into SEND, then None.
     RECIPE: the columns' class and its arguments (their readers do not pickle)."""
     gc.disable()  # as in the writer: rows make no cycles
     make, *args = recipe
@@ -274,6 +314,10 @@ def _reader(send, path: str, recipe, batch_size: int) -> None:
     except BadInput as e:
         send.send(BadInput(str(e)))
     except Exception as e:  # a bug: the writer raises it
+        if os.environ.get("SEGMENTA_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
         send.send(RuntimeError(f"the import's reader failed: {type(e).__name__}: {e}"))
 
 

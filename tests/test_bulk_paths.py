@@ -184,19 +184,22 @@ def _everything() -> dict:
 
 
 def test_a_long_file_read_by_a_reader_process_gives_what_reading_it_here_gives(db, tmp_path, monkeypatch):
-    import multiprocessing
-
     from core import imports
 
     path = _long_file(tmp_path, 400)
     readers = []
+    start = imports._start_reader
 
-    def progress(done, total):
-        readers.extend(p.name for p in multiprocessing.active_children())
+    def started(*args):
+        receive, reader = start(*args)
+        readers.append(reader)
+        return receive, reader
 
+    monkeypatch.setattr(imports, "_start_reader", started)
     monkeypatch.setattr(imports, "READ_AHEAD_LINES", 100)
-    ahead = import_contacts(path, ME, cfg=CFG, progress=progress, batch_size=50, commit_every=100)
-    assert "segmenta-import-reader" in readers  # the rows did come from the other process
+    ahead = import_contacts(path, ME, cfg=CFG, batch_size=50, commit_every=100)
+    [reader] = readers  # the rows did come from the other process, which has ended
+    assert reader.returncode == 0
     got = _everything()
     Contact.delete().execute()
     monkeypatch.setattr(imports, "READ_AHEAD_LINES", 10**9)
@@ -206,7 +209,26 @@ def test_a_long_file_read_by_a_reader_process_gives_what_reading_it_here_gives(d
                                                                        here.rows) == (393, 5, 2, 400)
     assert [(b.line, b.reason) for b in ahead.bad_rows] == [(b.line, b.reason) for b in here.bad_rows]
     assert [b.line for b in ahead.bad_rows] == [11, 21]
-    assert not multiprocessing.active_children()
+
+
+def test_the_reader_process_works_for_a_script_without_a_main_guard(db_url, tmp_path):
+    """The reader is started with `python -c`, never by running the caller's script again."""
+    path = _long_file(tmp_path, 400)
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from core import imports\nfrom core.audit import Actor\nfrom core.store import open_database\n"
+        f"imports.READ_AHEAD_LINES = 100\nopen_database({db_url!r})\n"
+        f"r = imports.import_contacts({path!r}, Actor('me', 'cli'), batch_size=50)\n"
+        "print('created', r.created)\n")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "created 393" and "Traceback" not in done.stderr
 
 
 def _indexes() -> set[str]:
