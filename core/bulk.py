@@ -225,6 +225,23 @@ def lookup_ids(table: str, target: str, *, where: str = "") -> None:
 
 
 @contextmanager
+def bulk_memory():
+    """SQLite: the process's page-cache limit raised while a bulk load runs, so
+    that its one connection keeps its 64 MB cache and its staging tables' too."""
+    if backend() != "sqlite":
+        yield
+        return
+    from .store.db import BULK_SOFT_HEAP_LIMIT, SOFT_HEAP_LIMIT
+
+    db = database.obj
+    db.execute_sql(f"PRAGMA soft_heap_limit = {BULK_SOFT_HEAP_LIMIT}")
+    try:
+        yield
+    finally:
+        db.execute_sql(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}")
+
+
+@contextmanager
 def without_gc_pauses():
     """The cycle collector off while rows stream through. A batch is tens of
     thousands of lists and tuples that live until it is written, and the

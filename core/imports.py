@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
-from .bulk import DeferredIndexes, Statistics, begin_bulk, without_gc_pauses
+from .bulk import DeferredIndexes, Statistics, begin_bulk, bulk_memory, without_gc_pauses
 from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
                        stage_orders, upsert_contacts, write_staged_orders)
 from .errors import BadInput, NotFound, Refused
@@ -429,7 +429,7 @@ def import_orders(path: str, actor: Actor, *, strict: bool = False, cfg=None,
 def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, commit_every) -> ImportReport:
     started = time.monotonic()
     total_lines = scan(path)
-    with open_csv(path) as (header, _), without_gc_pauses(), ExitStack() as stack:
+    with open_csv(path) as (header, _), without_gc_pauses(), bulk_memory(), ExitStack() as stack:
         target = kind(header)
         report.ignored_columns = getattr(target.columns, "ignored", [])
         indexes = DeferredIndexes(total_lines - 1 if isinstance(target, _ContactsFile) else 0)
