@@ -38,8 +38,11 @@ def command(app, http_mode, host, port, console, as_user, no_scheduler):
       SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=… segmenta bot --http --port 3000
       segmenta --db sqlite:///demo.db bot --console
     """
+    from core.store.db import many_connections
+
     from . import logs
 
+    many_connections()  # a worker thread per request, each with its connection
     cfg = app.open()
     if console:
         from .console import run_console

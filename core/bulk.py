@@ -226,19 +226,21 @@ def lookup_ids(table: str, target: str, *, where: str = "") -> None:
 
 @contextmanager
 def bulk_memory():
-    """SQLite: the process's page-cache limit raised while a bulk load runs, so
-    that its one connection keeps its 64 MB cache and its staging tables' too."""
+    """SQLite: the process's page-cache limit at least 128 MB while a bulk load
+    runs, so that its connection keeps its cache and its staging tables'
+    (the bot and the terminal UI share 64 MB among their connections)."""
     if backend() != "sqlite":
         yield
         return
-    from .store.db import BULK_SOFT_HEAP_LIMIT, SOFT_HEAP_LIMIT
+    from .store.db import SOFT_HEAP_LIMIT
 
     db = database.obj
-    db.execute_sql(f"PRAGMA soft_heap_limit = {BULK_SOFT_HEAP_LIMIT}")
+    before = db.execute_sql("PRAGMA soft_heap_limit").fetchone()[0]
+    db.execute_sql(f"PRAGMA soft_heap_limit = {max(before, SOFT_HEAP_LIMIT)}")
     try:
         yield
     finally:
-        db.execute_sql(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}")
+        db.execute_sql(f"PRAGMA soft_heap_limit = {before}")
 
 
 @contextmanager

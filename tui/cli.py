@@ -24,11 +24,12 @@ def command(app, demo, demo_path):
     from core import config as config_mod
     from core.audit import Actor
     from core.store import close_database, open_database
-    from core.store.db import redact
+    from core.store.db import many_connections, redact
 
     from .app import SegmentaApp
 
     actor = Actor(app.actor.who, "tui")
+    many_connections()  # the interface's workers each open a connection
     if demo:
         cfg = config_mod.use(config_mod.with_database(app.config, database_url=f"sqlite:///{demo_path}"))
         open_database(cfg.database_url)

@@ -15,8 +15,17 @@ from ..errors import BadInput
 
 database = peewee.DatabaseProxy()
 
-SOFT_HEAP_LIMIT = 64 * 1024 * 1024
-BULK_SOFT_HEAP_LIMIT = 128 * 1024 * 1024
+# SQLite's soft heap limit is for the whole process, not per connection: past
+# it, SQLite recycles clean cache pages. A command-line process has one
+# connection at a time and keeps 128 MB. The bot and the terminal UI give each
+# worker thread its own connection, and 30 page caches of 64 MB would be 2 GB:
+# they call many_connections(), which shares 64 MB among them. Measured with
+# the bot refreshing a million members while 30 commands ran: 252 MB of the
+# process at 128 MB, 167 MB at 64 MB, the refresh no slower; an import raises
+# the limit while it runs (core.bulk.bulk_memory).
+SOFT_HEAP_LIMIT = 128 * 1024 * 1024
+SHARED_SOFT_HEAP_LIMIT = 64 * 1024 * 1024
+_soft_heap_limit = SOFT_HEAP_LIMIT
 
 SQLITE_PRAGMAS = (
     ("journal_mode", "wal"),
@@ -29,13 +38,6 @@ SQLITE_PRAGMAS = (
     ("temp_store", "file"),
     ("temp.cache_size", -32000),
     ("busy_timeout", 30000),
-    # For the whole process, not per connection: the bot and the terminal UI
-    # give each worker thread its own connection, and 30 page caches of 64 MB
-    # would be 2 GB. Past this, SQLite recycles clean cache pages. Measured
-    # with the bot refreshing a million members while 30 commands ran: 252 MB
-    # at 128 MB, 167 MB at 64 MB, and the refresh no slower. An import (one
-    # connection, its pages) raises it while it runs: core.bulk.bulk_memory.
-    ("soft_heap_limit", SOFT_HEAP_LIMIT),
 )
 
 
@@ -70,11 +72,22 @@ def open_database(url: str, *, migrate: bool = True) -> peewee.Database:
     except peewee.DatabaseError as e:  # refused, unreachable, or a bad option (connect_timeout=abc)
         raise BadInput(f"cannot open the database {redact(url)}: {str(e).strip()}") from None
     database.initialize(db)
+    if isinstance(db, peewee.SqliteDatabase):
+        db.execute_sql(f"PRAGMA soft_heap_limit = {_soft_heap_limit}")
     if migrate:
         from .schema import migrate as _migrate
 
         _migrate(db)
     return db
+
+
+def many_connections() -> None:
+    """Call first in a process whose threads each open a connection (the bot, the
+    terminal UI): SQLite's memory is shared among them (see SOFT_HEAP_LIMIT)."""
+    global _soft_heap_limit
+    _soft_heap_limit = SHARED_SOFT_HEAP_LIMIT
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        database.obj.execute_sql(f"PRAGMA soft_heap_limit = {_soft_heap_limit}")
 
 
 def close_database() -> None:
