@@ -26,6 +26,15 @@ def _pg_base_url() -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0]
 
 
+@pytest.fixture(autouse=True)
+def one_connection_memory():
+    """SQLite's memory limit is process-wide state: a bot or terminal UI started
+    in-process by an earlier test (many_connections) must not carry over."""
+    store_db._soft_heap_limit = store_db.SOFT_HEAP_LIMIT
+    yield
+    store_db._soft_heap_limit = store_db.SOFT_HEAP_LIMIT
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     """A database of its own for this test worker, created afresh per session."""
