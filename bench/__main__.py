@@ -158,22 +158,20 @@ def run(url: str, contacts: Path, orders: Path, work: Path, args, hand) -> list[
 # ---- by hand --------------------------------------------------------------------------------
 
 def by_hand_sqlite(contacts: Path, orders: Path, work: Path) -> tuple[dict, float]:
-    db = str(work / "hand.db")
-    shell = ["sqlite3", db]
-    startup = startup_of(shell, "SELECT 1;")
-    out = {}
-    for step, sql in sqlite_steps(str(contacts), str(orders), str(work / "hand.csv")):
-        out[step] = max(timed(shell, stdin=sql)[0] - startup, 1e-3)
-        print(f"  by hand {step}: {out[step]:.2f} s", flush=True)
-    return out, startup
+    return _by_hand(["sqlite3", str(work / "hand.db")], sqlite_steps(str(contacts), str(orders), str(work / "hand.csv")))
 
 
 def by_hand_postgres(url: str, contacts: Path, orders: Path, work: Path) -> tuple[dict, float]:
     psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", "-"]
-    startup = startup_of(psql, "SELECT 1;")
+    return _by_hand(psql, postgres_steps(str(contacts), str(orders), str(work / "hand.csv")))
+
+
+def _by_hand(shell: list[str], steps: list[tuple[str, str]]) -> tuple[dict, float]:
+    """Each step's SQL through SHELL: its time less the shell's start-up; and that start-up."""
+    startup = startup_of(shell, "SELECT 1;")
     out = {}
-    for step, sql in postgres_steps(str(contacts), str(orders), str(work / "hand.csv")):
-        out[step] = max(timed(psql, stdin=sql)[0] - startup, 1e-3)
+    for step, sql in steps:
+        out[step] = max(timed(shell, stdin=sql)[0] - startup, 1e-3)
         print(f"  by hand {step}: {out[step]:.2f} s", flush=True)
     return out, startup
 

@@ -29,14 +29,22 @@ SYSTEM = Actor("segmenta", "scheduler")
 
 def record(actor: Actor, operation: str, segment=None, **details) -> AuditEntry:
     """Write one audit entry; call inside the operation's transaction."""
-    return AuditEntry.create(
-        actor=actor.who,
-        face=actor.face,
-        operation=operation,
-        segment_id=getattr(segment, "id", None),
-        segment_name=getattr(segment, "name", None),
-        details=json.dumps(details, default=str, ensure_ascii=False) if details else None,
-    )
+    return AuditEntry.create(actor=actor.who, face=actor.face, operation=operation, **_about(segment, details))
+
+
+def amend(entry: AuditEntry, segment=None, **details) -> AuditEntry:
+    """Bring ENTRY up to date (an operation of several transactions, such as an
+    import, says in each what it has done so far); call inside a transaction."""
+    AuditEntry.update(**_about(segment, details)).where(AuditEntry.id == entry.id).execute()
+    return entry
+
+
+def _about(segment, details: dict) -> dict:
+    return {
+        "segment_id": getattr(segment, "id", None),
+        "segment_name": getattr(segment, "name", None),
+        "details": json.dumps(details, default=str, ensure_ascii=False) if details else None,
+    }
 
 
 def read(limit: int = 50, segment_id: int | None = None) -> list[dict]:

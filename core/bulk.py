@@ -229,18 +229,17 @@ def bulk_memory():
     """SQLite: the process's page-cache limit at least 128 MB while a bulk load
     runs, so that its connection keeps its cache and its staging tables'
     (the bot and the terminal UI share 64 MB among their connections)."""
-    if backend() != "sqlite":
+    from .store.db import SOFT_HEAP_LIMIT, set_soft_heap_limit, soft_heap_limit
+
+    before = soft_heap_limit()
+    if before is None:  # not SQLite
         yield
         return
-    from .store.db import SOFT_HEAP_LIMIT
-
-    db = database.obj
-    before = db.execute_sql("PRAGMA soft_heap_limit").fetchone()[0]
-    db.execute_sql(f"PRAGMA soft_heap_limit = {max(before, SOFT_HEAP_LIMIT)}")
+    set_soft_heap_limit(max(before, SOFT_HEAP_LIMIT))
     try:
         yield
     finally:
-        db.execute_sql(f"PRAGMA soft_heap_limit = {before}")
+        set_soft_heap_limit(before)
 
 
 @contextmanager

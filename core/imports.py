@@ -18,7 +18,6 @@ import codecs
 import csv
 import gc
 import io
-import json
 import os
 import pickle
 import subprocess
@@ -37,7 +36,6 @@ from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, Contac
 from .errors import BadInput, NotFound, Refused
 from .membership import contacts_changed_in
 from .store import database, write
-from .store.models import AuditEntry
 
 BATCH = 10_000  # rows read, checked and upserted at a time: memory stays flat
 # Rows per transaction. Each commit writes every index page the batch touched
@@ -200,6 +198,12 @@ def open_csv(path: str) -> Iterator[tuple[list[str], Iterator[tuple[int, list[st
         yield header, rows()
 
 
+def _read_checked(path: str, normalise, batch_size: int):
+    """`_checked` batches of PATH, read here."""
+    with open_csv(path) as (_, rows):
+        yield from _checked(_batches(rows, batch_size), normalise)
+
+
 def _checked(batches, normalise):
     """(rows, last line, good rows, bad rows as (line, reason)) for each batch."""
     for batch in batches:
@@ -230,8 +234,7 @@ def _read_ahead(path: str, target, batch_size: int, total_lines: int):
     dies (killed mid-import), the reader's next send fails and it ends.
     """
     if total_lines < READ_AHEAD_LINES:
-        with open_csv(path) as (_, rows):
-            yield _checked(_batches(rows, batch_size), target.columns.normalise)
+        yield _read_checked(path, target.columns.normalise, batch_size)
         return
     receive, reader = _start_reader(path, target.recipe, batch_size)
 
@@ -305,9 +308,8 @@ def _reader(send, path: str, recipe, batch_size: int) -> None:
     make, *args = recipe
     columns = make(*args)
     try:
-        with open_csv(path) as (_, rows):
-            for item in _checked(_batches(rows, batch_size), columns.normalise):
-                send.send(item)
+        for item in _read_checked(path, columns.normalise, batch_size):
+            send.send(item)
         send.send(None)
     except (BrokenPipeError, EOFError, KeyboardInterrupt):  # the writer is gone or stopping
         return
@@ -489,11 +491,7 @@ def _audit(entry, actor: Actor, target, report: ImportReport, *, incomplete: boo
     details = _audit_details(report) | ({"incomplete": True} if incomplete else {})
     if entry is None:
         return audit.record(actor, "import", target.segment, **details)
-    seg = target.segment
-    AuditEntry.update(details=json.dumps(details, default=str, ensure_ascii=False),
-                      segment_id=getattr(seg, "id", None), segment_name=getattr(seg, "name", None)).where(
-        AuditEntry.id == entry.id).execute()
-    return entry
+    return audit.amend(entry, target.segment, **details)
 
 
 def _audit_details(report: ImportReport) -> dict:

@@ -17,7 +17,7 @@ from . import audit, config as config_mod
 from .audit import Actor
 from .errors import BadInput, ConditionError, Conflict, NotFound, Refused
 from .store import backend, database, write
-from .store.models import Contact, Membership, MembershipChange, Segment, utcnow
+from .store.models import Contact, Membership, Segment, utcnow
 from .text import norm
 
 MAX_NAME = 200
@@ -266,7 +266,7 @@ def add_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reason:
     ids = sorted(set(contact_ids))
     with write():
         lock(seg)  # another person adding the same contact waits, then sees it a member
-        added = _change_members(seg, ids, "joined", reason) if ids else 0
+        added = _change_members(seg, ids, "joined", reason)
         set_member_count(seg)
         if audit_it:
             audit.record(actor, reason, seg, added=added, asked=len(ids))
@@ -281,7 +281,7 @@ def remove_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reas
     ids = sorted(set(contact_ids))
     with write():
         lock(seg)
-        removed = _change_members(seg, ids, "left", reason) if ids else 0
+        removed = _change_members(seg, ids, "left", reason)
         set_member_count(seg)
         audit.record(actor, reason, seg, removed=removed, asked=len(ids))
         contacts_changed(ids, actor, reason=reason, only_referring_to=seg)
@@ -295,6 +295,8 @@ def _change_members(seg: Segment, ids: list[int], change: str, reason: str) -> i
     history) in one statement each. Returns how many changed."""
     from .refresh import scratch_ids
 
+    if not ids:
+        return 0
     db = database.obj
     p = db.param
     asked = scratch_ids("asked_contacts", ids)

@@ -72,8 +72,7 @@ def open_database(url: str, *, migrate: bool = True) -> peewee.Database:
     except peewee.DatabaseError as e:  # refused, unreachable, or a bad option (connect_timeout=abc)
         raise BadInput(f"cannot open the database {redact(url)}: {str(e).strip()}") from None
     database.initialize(db)
-    if isinstance(db, peewee.SqliteDatabase):
-        db.execute_sql(f"PRAGMA soft_heap_limit = {_soft_heap_limit}")
+    set_soft_heap_limit(_soft_heap_limit)
     if migrate:
         from .schema import migrate as _migrate
 
@@ -86,8 +85,20 @@ def many_connections() -> None:
     terminal UI): SQLite's memory is shared among them (see SOFT_HEAP_LIMIT)."""
     global _soft_heap_limit
     _soft_heap_limit = SHARED_SOFT_HEAP_LIMIT
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        database.obj.execute_sql(f"PRAGMA soft_heap_limit = {_soft_heap_limit}")
+    set_soft_heap_limit(_soft_heap_limit)
+
+
+def soft_heap_limit() -> int | None:
+    """SQLite: the process's limit in bytes (None on another database)."""
+    db = database.obj
+    return db.execute_sql("PRAGMA soft_heap_limit").fetchone()[0] if isinstance(db, peewee.SqliteDatabase) else None
+
+
+def set_soft_heap_limit(limit: int) -> None:
+    """SQLite: set the process's limit to LIMIT bytes (nothing on another database)."""
+    db = database.obj
+    if isinstance(db, peewee.SqliteDatabase):
+        db.execute_sql(f"PRAGMA soft_heap_limit = {int(limit)}")
 
 
 def close_database() -> None:

@@ -58,8 +58,7 @@ def migrate(db: pw.Database) -> int:
         for number in range(have + 1, CURRENT + 1):
             MIGRATIONS[number - 1](db)
             m.SchemaVersion.create(version=number)
-    from ..bulk import restore
+        from ..bulk import restore
 
-    with db.atomic():  # a big import killed before it built its indexes again
-        restore(db)
+        restore(db)  # a big import killed before it built its indexes again
     return CURRENT
