@@ -23,7 +23,7 @@ from functools import lru_cache, partial
 from operator import itemgetter
 from typing import NamedTuple, Sequence
 
-from .bulk import Staging, lookup_ids
+from .bulk import Staging, analyze_scratch, lookup_ids
 from .errors import BadInput, NotFound
 from .store import backend, database
 from .store.models import CHOICES, TEXT_FIELDS, Contact, CustomValue, Order
@@ -403,7 +403,7 @@ _CONTACTS = Staging(
     "import_contact",
     [("line", "BIGINT"), ("contact_id", "BIGINT"), ("fresh", "INTEGER"),
      *((c, _PG_TYPES.get(c, "TEXT")) for c in _STAGED), ("interests_json", "TEXT")],
-    key="line",
+    key="line", joined_on=("email_norm",),
 )
 _CUSTOM_FIELDS = ("key", "text", "norm", "number", "date", "yesno")
 _CUSTOM = Staging("import_custom", [("line", "BIGINT"), ("key", "TEXT"), ("text", "TEXT"), ("norm", "TEXT"),
@@ -560,8 +560,9 @@ def _contact_upserts(given: frozenset[str], kind: str) -> list[str]:
 
 _ORDERS = Staging("import_order", [("line", "BIGINT"), ("order_id", "TEXT"), ("email_norm", "TEXT"),
                                    ("total", "BIGINT"), ("currency", "TEXT"), ("created_at", "DATE"),
-                                   ("contact_id", "BIGINT"), ("old_contact_id", "BIGINT"), ("fresh", "INTEGER")],
-                  key="line")
+                                   ("contact_id", "BIGINT"), ("old_contact_id", "BIGINT")],
+                  key="line", joined_on=("email_norm",))
+_FRESH = Staging("import_fresh_order", [("order_id", "TEXT")])  # the orders a batch created
 _TOUCHED = Staging("import_touched", [("contact_id", "BIGINT")], key="contact_id")
 TOUCHED_CONTACT_IDS = "SELECT contact_id FROM import_touched"  # the contacts of the last upsert_orders
 
@@ -612,6 +613,7 @@ def write_staged_orders(rows: Sequence[OrderRow], unknown: list[tuple[int, str]]
     moved = done.created < written_once  # some orders existed: their contacts before count too
     db.execute_sql(f"INSERT INTO {touched} (contact_id) SELECT DISTINCT contact_id FROM {stage}" + (
         f" UNION SELECT old_contact_id FROM {stage} WHERE old_contact_id IS NOT NULL" if moved else ""))
+    analyze_scratch(touched)
     if moved:
         db.execute_sql(
             'INSERT INTO "order" (order_id, contact_id, total, currency, created_at) '
@@ -619,8 +621,31 @@ def write_staged_orders(rows: Sequence[OrderRow], unknown: list[tuple[int, str]]
             "ON CONFLICT (order_id) DO UPDATE SET contact_id = excluded.contact_id, total = excluded.total, "
             "currency = excluded.currency, created_at = excluded.created_at"
         )
-    recompute_order_totals(TOUCHED_CONTACT_IDS)
+        recompute_order_totals(TOUCHED_CONTACT_IDS)
+    else:
+        add_order_totals(stage)
     return done
+
+
+def add_order_totals(stage: str) -> None:
+    """Add the orders in STAGE, all of them new, to their contacts' order
+    aggregates: each contact's from the batch alone, then combined with what
+    it had (a count and a sum add up, a max and a min of two). The same as
+    recomputing them from all of the contact's orders, without reading those
+    back through the index (a property test holds the two equal)."""
+    def widest(column: str, new: str, op: str) -> str:
+        return f"CASE WHEN contact.{column} IS NULL OR a.{new} {op} contact.{column} THEN a.{new} ELSE contact.{column} END"
+
+    database.obj.execute_sql(
+        "UPDATE contact SET orders_count = contact.orders_count + a.n, "
+        "orders_total = contact.orders_total + a.total, "
+        f"orders_max = {widest('orders_max', 'biggest', '>')}, "
+        f"orders_first_date = {widest('orders_first_date', 'first', '<')}, "
+        f"orders_last_date = {widest('orders_last_date', 'last', '>')} "
+        "FROM (SELECT contact_id, count(*) AS n, sum(total) AS total, max(total) AS biggest, "
+        f"min(created_at) AS first, max(created_at) AS last FROM {stage} GROUP BY contact_id) a "
+        "WHERE contact.id = a.contact_id"
+    )
 
 
 def _insert_new_orders(db, n: int) -> int:
@@ -631,11 +656,16 @@ def _insert_new_orders(db, n: int) -> int:
               f"SELECT order_id, contact_id, total, currency, created_at FROM {stage} s WHERE TRUE "
               "ON CONFLICT (order_id) DO NOTHING")
     if backend() != "sqlite":
-        created = db.execute_sql(f"WITH ins AS ({insert} RETURNING order_id) UPDATE {stage} s SET fresh = 1 "
-                                 "FROM ins WHERE s.order_id = ins.order_id").rowcount
+        # the created ones' ids into a table of their own: marking them in the stage
+        # (an UPDATE of every row of it) took a third of the insert's time
+        fresh = _FRESH.reset()
+        created = db.execute_sql(f"WITH ins AS ({insert} RETURNING order_id) "
+                                 f"INSERT INTO {fresh} (order_id) SELECT order_id FROM ins").rowcount
         if created < n:
+            analyze_scratch(fresh)
             db.execute_sql(f'UPDATE {stage} s SET old_contact_id = o.contact_id FROM "order" o '
-                           "WHERE o.order_id = s.order_id AND s.fresh IS NULL")
+                           f"WHERE o.order_id = s.order_id AND NOT EXISTS "
+                           f"(SELECT 1 FROM {fresh} f WHERE f.order_id = s.order_id)")
         return created
     before = db.execute_sql('SELECT COALESCE(max(id), 0) FROM "order"').fetchone()[0]
     created = db.execute_sql(insert).rowcount

@@ -63,7 +63,8 @@ def delete(seg: Segment, actor: Actor, *, with_contacts: bool = False, confirmed
     db = database.obj
     p = db.param
     deleted_contacts = 0
-    with write():
+    with write(deleting_contacts=with_contacts):
+        segments.lock(seg)  # a refresh or an add in progress finishes first
         members = segments.count_members(seg)
         if with_contacts:
             db.execute_sql("CREATE TEMPORARY TABLE IF NOT EXISTS doomed (contact_id BIGINT PRIMARY KEY)")
@@ -90,5 +91,9 @@ def delete(seg: Segment, actor: Actor, *, with_contacts: bool = False, confirmed
                 segments.set_member_count(Segment.get_by_id(sid))
         audit.record(actor, "delete", seg, kind=seg.kind, members=members,
                      with_contacts=with_contacts, contacts_deleted=deleted_contacts)
+        # Its members and their history: explicitly, as PostgreSQL has no cascade
+        # from the segment to them (core.store.schema, version 4).
+        for table in ("membership", "membership_change"):
+            db.execute_sql(f"DELETE FROM {table} WHERE segment_id = {p}", (seg.id,))
         seg.delete_instance()
     return {"segment": seg.name, "members": members, "contacts_deleted": deleted_contacts}

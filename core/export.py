@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import audit, config as config_mod, segments
 from .audit import Actor
+from .bulk import wrote_many
 from .errors import BadInput
 from .store import backend, database, write
 from .store.models import utcnow
@@ -43,6 +44,7 @@ def to_list(seg, name: str, actor: Actor):
             (target.id, now, target.id),
         )
         n = segments.set_member_count(target)
+        wrote_many("membership", n)
         audit.record(actor, "export", seg, to_list=target.name, to_list_id=target.id, members=n)
     return target, n
 

@@ -434,7 +434,7 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, c
     with open_csv(path) as (header, _), without_gc_pauses(), bulk_memory(), ExitStack() as stack:
         target = kind(header)
         report.ignored_columns = getattr(target.columns, "ignored", [])
-        indexes = DeferredIndexes(total_lines - 1 if isinstance(target, _ContactsFile) else 0)
+        indexes = DeferredIndexes(total_lines - 1, "contacts" if isinstance(target, _ContactsFile) else "orders")
         try:
             # strict: one transaction, undone at the end if any row was bad
             with write() if report.strict else nullcontext():

@@ -41,10 +41,12 @@ def contacts_changed_in(select_ids: str, actor: Actor, *, reason: str = "import"
     dynamics = _dynamic_segments(None)
     if not dynamics:
         return {}
+    from .bulk import analyze_scratch
     from .refresh import scratch_table
 
     touched = scratch_table("changed_contacts")
     database.obj.execute_sql(f"INSERT INTO {touched} (contact_id) SELECT DISTINCT contact_id FROM ({select_ids}) x")
+    analyze_scratch(touched)
     return _reevaluate(dynamics, touched, reason, cfg)
 
 

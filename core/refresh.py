@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
+from .bulk import analyze_scratch, wrote_many
 from .errors import Refused
 from .store import database, write
 from .store.models import Contact, RefreshRun, Segment, utcnow
@@ -65,14 +66,20 @@ def scratch_ids(name: str, ids: list[int]) -> str:
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         db.execute_sql(f"INSERT INTO {name} (contact_id) VALUES " + ", ".join([f"({p})"] * len(chunk)), chunk)
+    analyze_scratch(name)
     return name
 
 
 def apply_difference(seg: Segment, new_table: str, *, reason: str, run_id=None, scope: str | None = None):
     """Make SEG's members equal NEW_TABLE's ids (within SCOPE, a table of ids, if given).
 
-    Records each join and leave; returns (joined, left).
+    Records each join and leave; returns (joined, left), and (0, 0) if SEG was
+    deleted meanwhile: its row is locked first, so a deletion waits or is seen.
     """
+    from .segments import lock
+
+    if not lock(seg):
+        return 0, 0
     db = database.obj
     p = db.param
     now = utcnow()
@@ -103,6 +110,7 @@ def apply_difference(seg: Segment, new_table: str, *, reason: str, run_id=None, 
             f"SELECT {p}, n.contact_id, {p} FROM {new_table} n WHERE {joined_where}",
             (seg.id, now, seg.id),
         )
+    wrote_many("membership", joined + left)
     return joined, left
 
 

@@ -208,21 +208,27 @@ def count_members(seg: Segment) -> int:
     return Membership.select().where(Membership.segment == seg).count()
 
 
-def count_active(seg: Segment) -> int:
-    return (
-        Membership.select()
-        .join(Contact)
-        .where((Membership.segment == seg) & (Contact.status == "active"))
-        .count()
-    )
+def count_active(seg: Segment, *, up_to: int | None = None) -> int:
+    """SEG's members whose status is active; with UP_TO, counting stops there
+    (a split only asks whether there are fewer than 2,000)."""
+    query = Membership.select(Membership.contact).join(Contact).where(
+        (Membership.segment == seg) & (Contact.status == "active"))
+    return (query.limit(up_to) if up_to is not None else query).count()
 
 
-def lock(seg: Segment) -> None:
+def lock(seg: Segment) -> bool:
     """Hold SEG's row until the transaction ends, so that changes to its members
-    queue up instead of counting past each other. PostgreSQL only: SQLite's
-    BEGIN IMMEDIATE already lets one writer in at a time."""
+    queue up instead of counting past each other, and a deletion of SEG waits
+    for them (or they for it). PostgreSQL only: SQLite's BEGIN IMMEDIATE
+    already lets one writer in at a time. Whether SEG still exists."""
     if backend() == "postgres":
-        list(Segment.select(Segment.id).where(Segment.id == seg.id).for_update())
+        return bool(list(Segment.select(Segment.id).where(Segment.id == seg.id).for_update()))
+    return Segment.select().where(Segment.id == seg.id).exists()
+
+
+def _lock_existing(seg: Segment) -> None:
+    if not lock(seg):
+        raise NotFound(f'"{seg.name}" was deleted meanwhile; nothing was changed')
 
 
 def set_member_count(seg: Segment) -> int:
@@ -265,7 +271,7 @@ def add_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reason:
     require_list(seg, "added to by hand")
     ids = sorted(set(contact_ids))
     with write():
-        lock(seg)  # another person adding the same contact waits, then sees it a member
+        _lock_existing(seg)  # another person adding the same contact waits, then sees it a member
         added = _change_members(seg, ids, "joined", reason)
         set_member_count(seg)
         if audit_it:
@@ -280,7 +286,7 @@ def remove_contacts(seg: Segment, contact_ids: Iterable[int], actor: Actor, reas
     require_list(seg, "removed from by hand")
     ids = sorted(set(contact_ids))
     with write():
-        lock(seg)
+        _lock_existing(seg)
         removed = _change_members(seg, ids, "left", reason)
         set_member_count(seg)
         audit.record(actor, reason, seg, removed=removed, asked=len(ids))
@@ -303,6 +309,9 @@ def _change_members(seg: Segment, ids: list[int], change: str, reason: str) -> i
     nothing_to_do = "EXISTS" if change == "joined" else "NOT EXISTS"
     db.execute_sql(f"DELETE FROM {asked} WHERE {nothing_to_do} (SELECT 1 FROM membership m "
                    f"WHERE m.segment_id = {p} AND m.contact_id = {asked}.contact_id)", (seg.id,))
+    if change == "joined":  # ids read before this transaction: a contact may be gone since
+        db.execute_sql(f"DELETE FROM {asked} WHERE NOT EXISTS "
+                       f"(SELECT 1 FROM contact c WHERE c.id = {asked}.contact_id)")
     now = utcnow()
     if change == "joined":
         changed = db.execute_sql(f"INSERT INTO membership (segment_id, contact_id, added_at) "

@@ -19,6 +19,7 @@ from peewee import SqliteDatabase
 
 from . import audit, segments
 from .audit import Actor
+from .bulk import begin_bulk, wrote_many
 from .errors import BadInput, Refused
 from .store import database, write
 from .store.models import Segment, utcnow
@@ -217,7 +218,7 @@ def split(
         names = [f"{seg.name} — {label}" for label in labels]
     if len({segments.norm(x) for x in names}) != len(names):
         raise BadInput("the parts need different names")
-    active = segments.count_active(seg)
+    active = segments.count_active(seg, up_to=WARN_ACTIVE)
     warning = (
         f"only {active:,} active contacts: A/B results on fewer than {WARN_ACTIVE:,} may be unreliable"
         if active < WARN_ACTIVE else None
@@ -226,6 +227,7 @@ def split(
     p = db.param
     result = SplitResult(seg.name, seed, held_out=held_out, warning=warning)
     with write():
+        begin_bulk()
         parts = [
             segments.create_list(
                 name, actor,
@@ -271,14 +273,18 @@ def split(
         )
         now = utcnow()
         for j, part in enumerate(parts):
-            # scanned in contact order: the new members go into the index in order
+            # in contact order, so that the new members go into the indexes in order
+            # (SQLite's scan is in that order already: contact_id is its rowid;
+            # PostgreSQL's is in the order of the ranking, at random)
             for sql in ("INSERT INTO membership (segment_id, contact_id, added_at) "
-                        f"SELECT {p}, contact_id, {p} FROM {assigned} WHERE part = {p}",
+                        f"SELECT {p}, contact_id, {p} FROM {assigned} WHERE part = {p} ORDER BY contact_id",
                         "INSERT INTO membership_change (segment_id, contact_id, change, at, reason) "
-                        f"SELECT {p}, contact_id, 'joined', {p}, 'split' FROM {assigned} WHERE part = {p}"):
+                        f"SELECT {p}, contact_id, 'joined', {p}, 'split' FROM {assigned} WHERE part = {p} "
+                        "ORDER BY contact_id"):
                 db.execute_sql(sql, (part.id, now, j))
             size = segments.set_member_count(part)
             result.parts.append({"id": part.id, "name": part.name, "label": labels[j], "members": size})
+        wrote_many("membership", sum(x["members"] for x in result.parts))
         audit.record(actor, "split", seg, seed=seed, by=by, held_out=held_out,
                      parts=[{"name": x["name"], "members": x["members"]} for x in result.parts])
     return result
@@ -286,7 +292,9 @@ def split(
 
 def segments_scratch(db) -> str:
     """The members' parts, by contact id (SQLite's rowid: a scan is in contact order)."""
-    key = "INTEGER PRIMARY KEY" if isinstance(db, SqliteDatabase) else "BIGINT PRIMARY KEY"
+    # PostgreSQL: no index, read whole and sorted once per part (an index of 880,000
+    # entries overflows the session's 8 MB of temporary buffers and is written out)
+    key = "INTEGER PRIMARY KEY" if isinstance(db, SqliteDatabase) else "BIGINT"
     db.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS split_assigned (contact_id {key}, part INTEGER)")
     db.execute_sql("DELETE FROM split_assigned")
     return "split_assigned"

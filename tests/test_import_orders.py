@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from core.audit import Actor
 from core.errors import BadInput
@@ -104,3 +105,29 @@ def test_an_orders_file_needs_its_columns(people, tmp_path):
 def test_other_columns_of_an_orders_file_are_ignored_and_said(people, tmp_path):
     report = orders(tmp_path, "order_id,email,total,created_at,Note\no1,ann@x.org,1,2025-01-01,gift\n")
     assert report.ignored_columns == ["Note"] and report.created == 1
+
+
+_ROW = st.tuples(st.integers(0, 5), st.sampled_from(["ann@x.org", "bob@x.org"]), st.integers(-5000, 90000),
+                 st.integers(0, 40))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.lists(_ROW, min_size=1, max_size=7), min_size=1, max_size=4),
+       batch_size=st.integers(1, 4))
+def test_the_order_totals_always_equal_those_recomputed_from_the_orders(people, tmp_path, files, batch_size):
+    """A law: whatever files come, in whatever batches (all new: their totals are
+    added to the contact's; some already there or moved: recomputed), every
+    contact's five aggregates are those of its orders."""
+    Order.delete().execute()
+    Contact.update(orders_count=0, orders_total=0, orders_max=None, orders_first_date=None,
+                   orders_last_date=None).execute()
+    for k, rows in enumerate(files):
+        text = "order_id,email,total,created_at\n" + "".join(
+            f"o{o},{email},{cents // 100}.{cents % 100:02d},{dt.date(2025, 1, 1) + dt.timedelta(days=day)}\n"
+            for o, email, cents, day in rows)
+        orders(tmp_path, text, name=f"orders{k}.csv", batch_size=batch_size)
+        for contact in Contact.select():
+            mine = [(o.total, o.created_at) for o in Order.select().where(Order.contact == contact.id)]
+            expected = (len(mine), sum(t for t, _ in mine), max((t for t, _ in mine), default=None),
+                        min((d for _, d in mine), default=None), max((d for _, d in mine), default=None))
+            assert aggregates(contact.email_norm) == expected

@@ -32,14 +32,57 @@ def test_email_is_unique_without_case(db):
             m.Contact.create(email="ann@x.org", email_norm="ann@x.org", created_at=dt.date.today())
 
 
-def test_deleting_a_contact_removes_its_orders_and_memberships(db):
-    c = m.Contact.create(email="a@x.org", email_norm="a@x.org", created_at=dt.date.today())
-    s = m.Segment.create(name="L", name_norm="l", kind="list")
-    m.Order.create(order_id="o1", contact=c, total=100, created_at=dt.date.today())
-    m.Membership.create(segment=s, contact=c)
-    c.delete_instance()
-    assert m.Order.select().count() == 0
-    assert m.Membership.select().count() == 0
+def test_deleting_contacts_removes_everything_that_names_them_and_nothing_else(db):
+    """PostgreSQL has no cascade from the contacts (schema version 4): the deletion
+    removes their rows itself, the same on both backends."""
+    from core import delete
+    from core.audit import Actor
+
+    today = dt.date.today()
+    doomed, kept = (m.Contact.create(email=f"{n}@x.org", email_norm=f"{n}@x.org", created_at=today)
+                    for n in ("gone", "kept"))
+    listed = m.Segment.create(name="L", name_norm="l", kind="list")
+    other = m.Segment.create(name="O", name_norm="o", kind="list")
+    for c in (doomed, kept):
+        m.Order.create(order_id=f"o-{c.id}", contact=c, total=100, created_at=today)
+        m.Interest.create(contact=c, value="tea", display="Tea")
+        m.CustomValue.create(contact=c, key="tier", text="gold", norm="gold")
+        m.Membership.create(segment=other, contact=c)
+    m.Membership.create(segment=listed, contact=doomed)
+    delete.delete(listed, Actor("ann", "cli"), with_contacts=True, confirmed=True)
+    for model in (m.Order, m.Interest, m.CustomValue, m.Membership):
+        assert [r.contact_id for r in model.select()] == [kept.id], model.__name__
+    assert [c.id for c in m.Contact.select()] == [kept.id]
+    assert m.Segment.get_by_id(other.id).member_count == 1
+
+
+def test_deleting_a_segment_removes_its_members_and_history(db):
+    from core import delete, segments
+    from core.audit import Actor
+
+    me = Actor("ann", "cli")
+    ids = [m.Contact.create(email=f"{n}@x.org", email_norm=f"{n}@x.org", created_at=dt.date.today()).id
+           for n in range(3)]
+    gone, kept = segments.create_list("Gone", me), segments.create_list("Kept", me)
+    segments.add_contacts(gone, ids, me)
+    segments.add_contacts(kept, ids[:1], me)
+    delete.delete(gone, me)
+    assert {r.segment_id for r in m.Membership.select()} == {kept.id}
+    assert {r.segment_id for r in m.MembershipChange.select()} == {kept.id}
+    assert m.Contact.select().count() == 3
+
+
+def test_postgresql_keeps_no_per_row_checked_keys_to_the_contacts(db):
+    """Schema version 4 drops them on PostgreSQL only; SQLite checks keys cheaply and keeps them."""
+    keys = {(t, fk.column) for t in ("interest", "custom_value", "order", "membership", "membership_change")
+            for fk in db.get_foreign_keys(t)}
+    unchecked = {("interest", "contact_id"), ("custom_value", "contact_id"), ("order", "contact_id"),
+                 ("membership", "contact_id"), ("membership", "segment_id"), ("membership_change", "segment_id")}
+    if isinstance(db, peewee.SqliteDatabase):
+        assert unchecked <= keys
+    else:
+        assert not unchecked & keys
+        assert ("membership_change", "refresh_run_id") in keys
 
 
 def test_unknown_config_key_names_the_key_and_the_file(tmp_path):
