@@ -30,7 +30,8 @@ from typing import Callable, Iterator
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
-from .bulk import DeferredIndexes, Statistics, begin_bulk, bulk_memory, without_gc_pauses
+from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, keys_checked_by_the_load,
+                   without_gc_pauses)
 from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
                        stage_orders, upsert_contacts, write_staged_orders)
 from .errors import BadInput, NotFound, Refused
@@ -431,7 +432,8 @@ def import_orders(path: str, actor: Actor, *, strict: bool = False, cfg=None,
 def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, commit_every) -> ImportReport:
     started = time.monotonic()
     total_lines = scan(path)
-    with open_csv(path) as (header, _), without_gc_pauses(), bulk_memory(), ExitStack() as stack:
+    with open_csv(path) as (header, _), without_gc_pauses(), bulk_memory(), keys_checked_by_the_load(), \
+            ExitStack() as stack:
         target = kind(header)
         report.ignored_columns = getattr(target.columns, "ignored", [])
         indexes = DeferredIndexes(total_lines - 1, "contacts" if isinstance(target, _ContactsFile) else "orders")

@@ -315,3 +315,28 @@ def test_sqlites_memory_limit_is_shared_by_many_connections_and_raised_for_an_im
     finally:
         store_db._soft_heap_limit = store_db.SOFT_HEAP_LIMIT
         sqlite_db.execute_sql(f"PRAGMA soft_heap_limit = {store_db.SOFT_HEAP_LIMIT}")
+
+
+def test_sqlite_checks_no_keys_while_an_import_writes_and_again_after_it(sqlite_db, tmp_path):
+    """Every id an import writes comes from the contacts in its own transaction;
+    the checks are off for it, on again after, even when it fails."""
+    from core.errors import BadInput
+
+    def checks():
+        return sqlite_db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
+
+    during = []
+    import_contacts(write_csv(tmp_path, "email,interests\na@x.org,tea\n"), ME, cfg=CFG,
+                    progress=lambda done, total: during.append(checks()))
+    assert set(during) == {0} and checks() == 1
+
+    def stop(done, total):
+        raise RuntimeError("stopped half-way")
+
+    with pytest.raises(RuntimeError):
+        import_contacts(write_csv(tmp_path, "email\nb@x.org\n", "b.csv"), ME, cfg=CFG, progress=stop)
+    assert checks() == 1
+    with database.obj.atomic():  # inside another transaction the pragma would do nothing: it is left alone
+        import_contacts(write_csv(tmp_path, "email\nc@x.org\n", "c.csv"), ME, cfg=CFG,
+                        progress=lambda done, total: during.append(checks()))
+    assert during[-1] == 1 and checks() == 1
