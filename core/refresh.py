@@ -74,11 +74,12 @@ def apply_difference(seg: Segment, new_table: str, *, reason: str, run_id=None, 
     """Make SEG's members equal NEW_TABLE's ids (within SCOPE, a table of ids, if given).
 
     Records each join and leave; returns (joined, left), and (0, 0) if SEG was
-    deleted meanwhile: its row is locked first, so a deletion waits or is seen.
+    deleted meanwhile: its row is held first (key share, as a foreign key's check
+    would), so a deletion waits or is seen.
     """
     from .segments import lock
 
-    if not lock(seg):
+    if not lock(seg, key_share=True):
         return 0, 0
     db = database.obj
     p = db.param

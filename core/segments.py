@@ -216,13 +216,19 @@ def count_active(seg: Segment, *, up_to: int | None = None) -> int:
     return (query.limit(up_to) if up_to is not None else query).count()
 
 
-def lock(seg: Segment) -> bool:
+def lock(seg: Segment, *, key_share: bool = False) -> bool:
     """Hold SEG's row until the transaction ends, so that changes to its members
     queue up instead of counting past each other, and a deletion of SEG waits
     for them (or they for it). PostgreSQL only: SQLite's BEGIN IMMEDIATE
-    already lets one writer in at a time. Whether SEG still exists."""
+    already lets one writer in at a time. Whether SEG still exists.
+
+    KEY_SHARE: only keep SEG from being deleted (what a foreign key's check
+    took, per row, before schema version 4): writers that each hold it do not
+    wait for one another."""
     if backend() == "postgres":
-        return bool(list(Segment.select(Segment.id).where(Segment.id == seg.id).for_update()))
+        strength = "KEY SHARE" if key_share else "UPDATE"
+        return bool(database.obj.execute_sql(
+            f"SELECT id FROM segment WHERE id = %s FOR {strength}", (seg.id,)).fetchall())
     return Segment.select().where(Segment.id == seg.id).exists()
 
 

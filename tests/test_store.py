@@ -124,3 +124,20 @@ def test_example_config_is_valid():
 def test_unknown_database_url_is_a_clear_error():
     with pytest.raises(BadInput, match="sqlite:///"):
         open_database("mysql://nope")
+
+
+def test_members_are_not_written_for_a_segment_deleted_meanwhile(db):
+    """PostgreSQL no longer checks membership's segment by a foreign key: a
+    re-evaluation that still holds a deleted dynamic segment writes nothing for it."""
+    from core import delete, refresh, segments
+    from core.audit import Actor
+
+    me = Actor("ann", "cli")
+    ids = [m.Contact.create(email=f"{n}@x.org", email_norm=f"{n}@x.org", region="Kyiv", region_norm="kyiv",
+                            created_at=dt.date.today()).id for n in range(3)]
+    seg = segments.create_dynamic("Kyiv", "region = Kyiv", me)[0]
+    stale = m.Segment.get_by_id(seg.id)
+    delete.delete(seg, me)
+    new = refresh.scratch_ids("refresh_new", ids)
+    assert refresh.apply_difference(stale, new, reason="refresh") == (0, 0)
+    assert m.Membership.select().count() == 0 and m.MembershipChange.select().count() == 0
