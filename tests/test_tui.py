@@ -296,6 +296,23 @@ async def test_new_list_with_a_taken_name_is_refused_and_the_dialog_stays(db):
         assert Segment.select().count() == 1
 
 
+async def test_a_refusal_that_quotes_control_characters_shows_them_as_escapes(db):
+    """A pasted condition with an escape sequence: the dialog's error line (the
+    language's message, which quotes the text) shows it as `\\x1b`, as the
+    tables and notifications do; the terminal never gets it."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await fill(pilot, "#name", "Broken")
+        await fill(pilot, "#condition-input", "gender = \x1b]0;pwned\x07")
+        await submit(pilot)
+        assert isinstance(app.screen, NewSegmentDialog)
+        shown = str(app.screen.query_one("#dialog-message").render())
+        assert "\\x1b]0;pwned\\x07" in shown and "\x1b" not in shown, shown
+        assert all("\x1b" not in m for m in notes(app, "error"))
+
+
 async def test_condition_editor_checks_as_you_type_and_counts_in_a_worker(db):
     people(30)
     app = make_app()

@@ -18,6 +18,7 @@ from textual.widgets import Button, Label, Static
 from textual.worker import get_current_worker
 
 from core.errors import SegmentaError
+from core.text import visible
 
 from ..format import plain
 from ..keys import DIALOG_KEYS
@@ -116,5 +117,8 @@ class OperationDialog(ModalScreen):
         self.query_one("#dialog-message", Static).update(plain(text))
 
     def show_error(self, text: str) -> None:
-        self.say(Text(text, style="bold red"))
+        # an error may quote what the user typed or a stored value: control
+        # characters shown as escapes, as everywhere else (the line breaks of a
+        # condition's caret message kept)
+        self.say(Text(visible(text, keep="\n"), style="bold red"))
         self.notify(text, title=self.title_text, severity="error", timeout=8)
