@@ -564,6 +564,9 @@ _ORDERS = Staging("import_order", [("line", "BIGINT"), ("order_id", "TEXT"), ("e
                   key="line", joined_on=("email_norm",))
 _FRESH = Staging("import_fresh_order", [("order_id", "TEXT")])  # the orders a batch created
 _TOUCHED = Staging("import_touched", [("contact_id", "BIGINT")], key="contact_id")
+_SUMS = Staging("import_order_sums", [("contact_id", "BIGINT"), ("n", "BIGINT"), ("total", "BIGINT"),
+                                      ("biggest", "BIGINT"), ("first", "DATE"), ("last", "DATE")],
+                key="contact_id")  # a batch's new orders summed per contact (SQLite)
 TOUCHED_CONTACT_IDS = "SELECT contact_id FROM import_touched"  # the contacts of the last upsert_orders
 
 
@@ -636,16 +639,22 @@ def add_order_totals(stage: str) -> None:
     def widest(column: str, new: str, op: str) -> str:
         return f"CASE WHEN contact.{column} IS NULL OR a.{new} {op} contact.{column} THEN a.{new} ELSE contact.{column} END"
 
-    database.obj.execute_sql(
-        "UPDATE contact SET orders_count = contact.orders_count + a.n, "
-        "orders_total = contact.orders_total + a.total, "
-        f"orders_max = {widest('orders_max', 'biggest', '>')}, "
-        f"orders_first_date = {widest('orders_first_date', 'first', '<')}, "
-        f"orders_last_date = {widest('orders_last_date', 'last', '>')} "
-        "FROM (SELECT contact_id, count(*) AS n, sum(total) AS total, max(total) AS biggest, "
-        f"min(created_at) AS first, max(created_at) AS last FROM {stage} GROUP BY contact_id) a "
-        "WHERE contact.id = a.contact_id"
-    )
+    sums = (f"SELECT contact_id, count(*) AS n, sum(total) AS total, max(total) AS biggest, "
+            f"min(created_at) AS first, max(created_at) AS last FROM {stage} GROUP BY contact_id")
+    combined = (f"contact.orders_count + a.n, contact.orders_total + a.total, {widest('orders_max', 'biggest', '>')}, "
+                f"{widest('orders_first_date', 'first', '<')}, {widest('orders_last_date', 'last', '>')}")
+    db = database.obj
+    if backend() != "sqlite":
+        db.execute_sql("UPDATE contact SET (orders_count, orders_total, orders_max, orders_first_date, "
+                       f"orders_last_date) = ({combined}) FROM ({sums}) a WHERE contact.id = a.contact_id")
+        return
+    # SQLite before 3.33 has no UPDATE … FROM: the sums go into a table keyed by
+    # contact, which each contact's row looks up
+    table = _SUMS.reset()
+    db.execute_sql(f"INSERT INTO {table} (contact_id, n, total, biggest, first, last) {sums}")
+    db.execute_sql("UPDATE contact SET (orders_count, orders_total, orders_max, orders_first_date, "
+                   f"orders_last_date) = (SELECT {combined} FROM {table} a WHERE a.contact_id = contact.id) "
+                   f"WHERE id IN (SELECT contact_id FROM {table})")
 
 
 def _insert_new_orders(db, n: int) -> int:
