@@ -8,9 +8,12 @@ row once and never reads ids back to send them again.
 """
 from __future__ import annotations
 
+import fcntl
 import gc
 from contextlib import contextmanager
 from typing import Iterable, Sequence
+
+from peewee import SqliteDatabase
 
 from .store import backend, database, write
 
@@ -183,7 +186,11 @@ class DeferredIndexes:
 
     A load killed in between leaves them missing: `restore()` runs on every
     open (core.store.schema), so whoever opens the database next builds them.
-    Until then queries are right, only slower.
+    Until then queries are right, only slower. A load still running holds
+    `loading()` from before it drops them until it has built them, and an
+    open leaves them to it: a command run beside a big import would else
+    build them under the import's feet (the write lock held for seconds, and
+    the import slowed by the very indexes it dropped).
     """
 
     MIN_ROWS = 50_000  # below this the indexes cost little; keep them
@@ -207,11 +214,72 @@ class DeferredIndexes:
         self.dropped = True
         return True
 
+    def may_drop(self) -> bool:
+        """Whether this load is big enough to drop indexes (before any count)."""
+        return bool(_DEFERRED[backend(), self.kind]) and self.rows_coming >= self.MIN_ROWS
+
     def build(self) -> None:
         """Build the dropped indexes again; call inside a transaction."""
         if self.dropped:
             restore()
             self.dropped = False
+
+
+# Who holds the deferred indexes: PostgreSQL, an advisory lock held shared by
+# each load for its whole session; SQLite, a lock (flock) on a file beside the
+# database, "NAME-load". Both go with the process if it dies.
+LOADING_LOCK = 0x5E6_10AD
+
+
+@contextmanager
+def loading():
+    """Held by a big load from before it drops indexes until it has built them again."""
+    db = database.obj
+    if backend() == "postgres":
+        db.execute_sql(f"SELECT pg_advisory_lock_shared({LOADING_LOCK})")
+        try:
+            yield
+        finally:
+            try:
+                db.execute_sql(f"SELECT pg_advisory_unlock_shared({LOADING_LOCK})")
+            except Exception:  # the connection is gone, and the session's lock with it
+                pass
+        return
+    marker = _loading_file(db)
+    if marker is None:
+        yield
+        return
+    with marker:
+        fcntl.flock(marker, fcntl.LOCK_SH)
+        yield  # closing the file lets go
+
+
+def another_load_running(db) -> bool:
+    """Does a load of another connection hold `loading()` now?"""
+    if not isinstance(db, SqliteDatabase):
+        # transaction-level, released when the caller's transaction ends
+        return not db.execute_sql(f"SELECT pg_try_advisory_xact_lock({LOADING_LOCK})").fetchone()[0]
+    marker = _loading_file(db)
+    if marker is None:
+        return False
+    with marker:
+        try:
+            fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def _loading_file(db):
+    """SQLite: the open lock file beside the database file (None for one in memory
+    or where no file can be made: then no load is ever taken to be running)."""
+    path = db.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        return open(f"{path}-load", "a+b")
+    except OSError:
+        return None
 
 
 # Only the indexes whose keys arrive in random order are worth it on SQLite: an
@@ -243,18 +311,23 @@ def deferrable_indexes() -> list:
             for index in model._meta.fields_to_index() if index._name in names]
 
 
-def restore(db=None) -> list[str]:
-    """Build whichever deferrable index is missing (a load was killed); their names."""
+def restore(db=None, *, on_open: bool = False) -> list[str]:
+    """Build whichever deferrable index is missing (a load was killed); their names.
+    ON_OPEN: not while another load holds them (`loading()`)."""
     db = db or database.obj
-    missing, have = [], {}
+    have = {}
+    missing = []
     for model, index in deferrable_indexes():
         table = model._meta.table_name
         if table not in have:
             have[table] = _index_names(db, table)
         if index._name not in have[table]:
-            db.execute(model._schema._create_index(index, safe=True))
-            missing.append(index._name)
-    return missing
+            missing.append((model, index))
+    if not missing or (on_open and another_load_running(db)):
+        return []
+    for model, index in missing:
+        db.execute(model._schema._create_index(index, safe=True))
+    return [index._name for _, index in missing]
 
 
 def _index_names(db, table: str) -> set[str]:

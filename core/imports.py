@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
-from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, keys_checked_by_the_load,
+from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, keys_checked_by_the_load, loading,
                    without_gc_pauses)
 from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
                        stage_orders, upsert_contacts, write_staged_orders)
@@ -440,6 +440,8 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, c
         try:
             # strict: one transaction, undone at the end if any row was bad
             with write() if report.strict else nullcontext():
+                if indexes.may_drop():
+                    stack.enter_context(loading())  # until they are built again (opens leave them to us)
                 with write():
                     indexes.drop_if_worth_it()
                 batches = stack.enter_context(_read_ahead(path, target, batch_size, total_lines))

@@ -340,3 +340,82 @@ def test_sqlite_checks_no_keys_while_an_import_writes_and_again_after_it(sqlite_
         import_contacts(write_csv(tmp_path, "email\nc@x.org\n", "c.csv"), ME, cfg=CFG,
                         progress=lambda done, total: during.append(checks()))
     assert during[-1] == 1 and checks() == 1
+
+
+class _OtherLoad:
+    """Another process's big load, holding `core.bulk.loading()`: on PostgreSQL its
+    session's advisory lock, on SQLite its lock on the file beside the database."""
+
+    def __init__(self, db_url: str):
+        self.db_url = db_url
+
+    def __enter__(self):
+        from core.bulk import LOADING_LOCK
+
+        if self.db_url.startswith("sqlite"):
+            import fcntl
+
+            self.held = open(self.db_url.split("///", 1)[1] + "-load", "a+b")
+            fcntl.flock(self.held, fcntl.LOCK_SH)
+        else:
+            import psycopg
+
+            self.held = psycopg.connect(self.db_url, autocommit=True)
+            self.held.execute(f"SELECT pg_advisory_lock_shared({LOADING_LOCK})")
+        return self
+
+    def __exit__(self, *exc):
+        self.held.close()
+
+    @staticmethod
+    def seen_by_another(db_url: str) -> bool:
+        """Is a load running, as another connection sees it?"""
+        from core.bulk import LOADING_LOCK
+
+        if db_url.startswith("sqlite"):
+            import fcntl
+
+            with open(db_url.split("///", 1)[1] + "-load", "a+b") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                return False
+        import psycopg
+
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            got = conn.execute(f"SELECT pg_try_advisory_lock({LOADING_LOCK})").fetchone()[0]
+            conn.execute(f"SELECT pg_advisory_unlock({LOADING_LOCK})") if got else None
+            return not got
+
+
+def test_an_open_leaves_the_indexes_to_a_load_still_running_and_builds_them_once_it_is_gone(db, db_url):
+    """A command run beside a big import must not build the indexes the import
+    dropped (under its feet, holding the write lock for seconds); once the
+    import is gone (finished, or killed: the lock goes with its process), the
+    next open builds whatever it left out."""
+    from core.store import close_database, open_database
+
+    database.obj.execute_sql('DROP INDEX "contact_birth_date"')
+    close_database()
+    with _OtherLoad(db_url):
+        open_database(db_url)
+        assert "contact_birth_date" not in _indexes()
+        close_database()
+    open_database(db_url)
+    assert "contact_birth_date" in _indexes()
+
+
+def test_a_big_import_holds_its_indexes_from_dropping_them_to_building_them(db, db_url, tmp_path, monkeypatch):
+    from core.bulk import DeferredIndexes
+
+    monkeypatch.setattr(DeferredIndexes, "MIN_ROWS", 100)
+    during = []
+    import_contacts(_long_file(tmp_path, 400), ME, cfg=CFG, batch_size=50, commit_every=100,
+                    progress=lambda done, total: during.append(_OtherLoad.seen_by_another(db_url)))
+    assert during and all(during)
+    assert not _OtherLoad.seen_by_another(db_url)
+    small = []
+    import_contacts(write_csv(tmp_path, "email\nq@x.org\n", "small.csv"), ME, cfg=CFG,
+                    progress=lambda done, total: small.append(_OtherLoad.seen_by_another(db_url)))
+    assert small and not any(small)  # a small import drops nothing, and holds nothing

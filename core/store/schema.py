@@ -82,5 +82,5 @@ def migrate(db: pw.Database) -> int:
             m.SchemaVersion.create(version=number)
         from ..bulk import restore
 
-        restore(db)  # a big import killed before it built its indexes again
+        restore(db, on_open=True)  # a big import killed before it built its indexes again
     return CURRENT
