@@ -320,8 +320,6 @@ def test_sqlites_memory_limit_is_shared_by_many_connections_and_raised_for_an_im
 def test_sqlite_checks_no_keys_while_an_import_writes_and_again_after_it(sqlite_db, tmp_path):
     """Every id an import writes comes from the contacts in its own transaction;
     the checks are off for it, on again after, even when it fails."""
-    from core.errors import BadInput
-
     def checks():
         return sqlite_db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
 
