@@ -132,10 +132,9 @@ class Statistics:
 
     def finish(self) -> None:
         """Call after the load, outside its transactions."""
-        if self.written < 10_000 or self.written * 10 < self._size():
-            return
-        with write():
-            self._analyze()
+        if _a_tenth_or_more(self.written, self.tables[0]):
+            with write():
+                self._analyze()
 
     def _analyze(self) -> None:
         db = database.obj
@@ -145,11 +144,22 @@ class Statistics:
         self.known = self._size()
 
     def _size(self) -> float:
-        db = database.obj
-        if backend() == "sqlite":  # the largest rowid: exact enough, and no count of every row
-            return db.execute_sql(f'SELECT COALESCE(max(rowid), 0) FROM "{self.tables[0]}"').fetchone()[0]
-        row = db.execute_sql(f"SELECT reltuples FROM pg_class WHERE relname = {db.param}", (self.tables[0],)).fetchone()
-        return max(row[0] if row else 0, 0)
+        return _table_size(self.tables[0])
+
+
+def _table_size(table: str) -> float:
+    """TABLE's rows, about: SQLite's largest rowid (no count of every row),
+    PostgreSQL's estimate as of its last ANALYZE."""
+    db = database.obj
+    if backend() == "sqlite":
+        return db.execute_sql(f'SELECT COALESCE(max(rowid), 0) FROM "{table}"').fetchone()[0]
+    row = db.execute_sql(f"SELECT reltuples FROM pg_class WHERE relname = {db.param}", (table,)).fetchone()
+    return max(row[0] if row else 0, 0)
+
+
+def _a_tenth_or_more(rows: int, table: str) -> bool:
+    """Are ROWS just written (10,000 at least) a tenth of TABLE or more: worth an ANALYZE?"""
+    return rows >= 10_000 and rows * 10 >= _table_size(table)
 
 
 def wrote_many(table: str, rows: int) -> None:
@@ -159,12 +169,8 @@ def wrote_many(table: str, rows: int) -> None:
     or more): a split right after the refresh of 880,000 members planned
     for 22,000 of them, and sorted its ranking on disk. Inside the
     transaction: its own next statements plan with the new figures too."""
-    if backend() != "postgres" or rows < 10_000:
-        return
-    db = database.obj
-    row = db.execute_sql("SELECT reltuples FROM pg_class WHERE relname = %s", (table,)).fetchone()
-    if rows * 10 >= max(row[0] if row else 0, 0):
-        db.execute_sql(f'ANALYZE "{table}"')
+    if backend() == "postgres" and _a_tenth_or_more(rows, table):
+        database.obj.execute_sql(f'ANALYZE "{table}"')
 
 
 class DeferredIndexes:
@@ -204,9 +210,9 @@ class DeferredIndexes:
         """Drop the indexes if ROWS_COMING is at least the number of contacts; call inside a transaction."""
         from .store.models import Contact
 
-        names = _DEFERRED[backend(), self.kind]
-        if not names or self.rows_coming < self.MIN_ROWS or self.rows_coming < Contact.select().count():
+        if not self.may_drop() or self.rows_coming < Contact.select().count():
             return False
+        names = _DEFERRED[backend(), self.kind]
         db = database.obj
         for _, index in deferrable_indexes():
             if index._name in names:

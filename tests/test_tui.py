@@ -95,6 +95,14 @@ async def submit(pilot) -> None:
     await settle(pilot)
 
 
+async def new_dynamic(pilot, name: str, condition: str) -> None:
+    """The new-segment form (`n`), filled with NAME and CONDITION, submitted."""
+    await pilot.press("n")
+    await fill(pilot, "#name", name)
+    await fill(pilot, "#condition-input", condition)
+    await submit(pilot)
+
+
 def a_list(name: str, ids) -> Segment:
     seg = segments.create_list(name, ME)
     segments.add_contacts(seg, ids, ME)
@@ -303,10 +311,7 @@ async def test_a_refusal_that_quotes_control_characters_shows_them_as_escapes(db
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("n")
-        await fill(pilot, "#name", "Broken")
-        await fill(pilot, "#condition-input", "gender = \x1b]0;pwned\x07")
-        await submit(pilot)
+        await new_dynamic(pilot, "Broken", "gender = \x1b]0;pwned\x07")
         assert isinstance(app.screen, NewSegmentDialog)
         shown = str(app.screen.query_one("#dialog-message").render())
         assert "\\x1b]0;pwned\\x07" in shown and "\x1b" not in shown, shown
@@ -343,10 +348,7 @@ async def test_a_bad_condition_is_refused_and_nothing_is_created(db):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("n")
-        await fill(pilot, "#name", "Broken")
-        await fill(pilot, "#condition-input", "gender = robot")
-        await submit(pilot)
+        await new_dynamic(pilot, "Broken", "gender = robot")
         assert isinstance(app.screen, NewSegmentDialog)
         assert any("^" in m for m in notes(app, "error"))
         assert by_name("Broken") is None
