@@ -275,6 +275,26 @@ def test_many_batches_give_the_same_result_as_one(db, tmp_path):
     assert contact("c6@x.org").interests == "i13"
 
 
+def test_a_batch_of_new_and_existing_contacts_gives_each_its_own_values(db, tmp_path):
+    """Existing and new emails interleaved in one batch: each row's interests,
+    custom values and list membership go to its own contact (new contacts are
+    staged with the ids they are to get; the existing take their own)."""
+    imp(write_csv(tmp_path, "email,interests,score\n" + "".join(f"old{i}@x.org,was{i},{i}\n" for i in range(0, 12, 2)),
+                  "1.csv"))
+    rows = [(f"old{i}@x.org" if i % 2 == 0 else f"new{i}@x.org", f"now{i}", i * 10) for i in range(12)]
+    report = imp(write_csv(tmp_path, "email,interests,score\n" + "".join(f"{e},{t},{n}\n" for e, t, n in rows),
+                           "2.csv"), list_name="Mixed")
+    assert (report.created, report.updated, report.added_to_list) == (6, 6, 12)
+    for email, interest, score in rows:
+        c = contact(email)
+        assert [i.value for i in Interest.select().where(Interest.contact == c)] == [interest]
+        assert CustomValue.get((CustomValue.contact == c) & (CustomValue.key == "score")).number == score
+    members = {m.contact_id for m in Membership.select().join(Segment).where(Segment.name == "Mixed")}
+    assert members == {contact(e).id for e, _, _ in rows}
+    known = {c.id for c in Contact.select(Contact.id)}
+    assert {i.contact_id for i in Interest.select()} <= known  # nothing written for an id no contact has
+
+
 # ---- strict, lists, audit ---------------------------------------------------------------
 
 def test_strict_writes_nothing_when_a_row_is_bad(db, tmp_path):
