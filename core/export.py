@@ -120,7 +120,7 @@ def write_csv(seg, out: io.TextIOBase, fields: list[str] | None = None, cfg=None
             return _through_python(seg, out, cols, values, members, params, merged=bool(keys) and not joined)
         if backend() == "sqlite":
             return _lines_from_sqlite(out, cols, values, members, params)
-        return _copy_from_postgres(out, cols, values, members, params)
+        return _copy_from_postgres(out, cols, values, members, params, many=_many(seg))
 
 
 def _through_python(seg, out, cols, values, members, params, *, merged: bool) -> int:
@@ -195,10 +195,20 @@ def _quoted_line(cols, values, members, params, contact_id) -> str:
     return text.getvalue()[:-1]
 
 
-def _copy_from_postgres(out, cols, values, members, params) -> int:
+def _many(seg) -> bool:
+    """Are SEG's members a quarter of the contacts or more (as last counted)?"""
+    from .bulk import _table_size
+
+    return seg.member_count * 4 >= _table_size("contact")
+
+
+def _copy_from_postgres(out, cols, values, members, params, *, many: bool = False) -> int:
     """COPY … TO STDOUT: PostgreSQL writes the CSV. Empty text is written as nothing
     (NULLIF), as the csv module does; the interests come from the interest rows in
-    their order, as ever."""
+    their order, as ever: looked up for each member, or, for MANY members, every
+    contact's joined in one pass over the interest table in contact order (a
+    merge join with the members: 2.4 s against 3.3 s for 880,000 of them; for
+    a few it would read the whole table)."""
     import codecs
 
     from psycopg import sql as pgsql
@@ -206,13 +216,18 @@ def _copy_from_postgres(out, cols, values, members, params) -> int:
     db = database.obj
     conn = db.connection()
     exprs = []
+    shown = "(SELECT string_agg(i.display, ';' ORDER BY i.value) FROM interest i WHERE i.contact_id = c.id)"
     for c, v in zip(cols, values):
         if c == "interests":
-            exprs.append("(SELECT string_agg(i.display, ';' ORDER BY i.value) FROM interest i WHERE i.contact_id = c.id)")
+            exprs.append("ia.shown" if many else shown)
         elif c in ("birth_date", "created_at"):
             exprs.append(v)
         else:
             exprs.append(f"NULLIF({v}, '')")
+    if many and "interests" in cols:
+        at = members.index(" WHERE ")
+        members = (members[:at] + " LEFT JOIN (SELECT contact_id, string_agg(display, ';' ORDER BY value) AS shown "
+                   "FROM interest GROUP BY contact_id) ia ON ia.contact_id = c.id" + members[at:])
     query = f"SELECT {', '.join(exprs)} {members}".replace("%s", "{}")
     query = pgsql.SQL(query).format(*[pgsql.Literal(x) for x in params]).as_string(conn)
     decoder = codecs.getincrementaldecoder("utf-8")()
