@@ -36,13 +36,19 @@ from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, Contac
                        stage_orders, upsert_contacts, write_staged_orders)
 from .errors import BadInput, NotFound, Refused
 from .membership import contacts_changed_in
-from .store import database, write
+from .store import backend, database, write
 
 BATCH = 10_000  # rows read, checked and upserted at a time: memory stays flat
 # Rows per transaction. Each commit writes every index page the batch touched
 # (an email index is touched all over), so fewer, larger commits write far
 # less; a commit of 100,000 contacts holds the write lock for a few seconds.
 COMMIT_EVERY = 100_000
+# PostgreSQL takes orders (small rows) 50,000 at a time: each batch is a dozen
+# statements planned, two scratch tables analysed and three emptied, and with
+# 10,000 that was a tenth of importing 2.6M orders (58.9 s against 52.9 s; the
+# peak memory 85 MB). Contacts gain nothing from it, nor does SQLite, whose
+# statements cost little to start: both keep BATCH.
+ORDERS_BATCH_POSTGRES = 50_000
 MAX_LISTED = 10_000  # bad rows kept for the report; beyond that they are only counted
 
 
@@ -413,10 +419,12 @@ def import_contacts(path: str, actor: Actor, *, list_name: str | None = None, st
 
 
 def import_orders(path: str, actor: Actor, *, strict: bool = False, cfg=None,
-                  progress: Progress | None = None, batch_size: int = BATCH,
+                  progress: Progress | None = None, batch_size: int | None = None,
                   commit_every: int = COMMIT_EVERY) -> ImportReport:
     """Upsert the orders of a CSV file by order_id, and the order totals of their contacts."""
     cfg = cfg or config_mod.current()
+    if batch_size is None:
+        batch_size = ORDERS_BATCH_POSTGRES if backend() == "postgres" else BATCH
     report = ImportReport("orders", str(path), strict=strict)
     return _run(path, lambda header: _OrdersFile(header, cfg, actor), report, actor, progress, batch_size,
                 commit_every)
