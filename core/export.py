@@ -196,10 +196,13 @@ def _quoted_line(cols, values, members, params, contact_id) -> str:
 
 
 def _many(seg) -> bool:
-    """Are SEG's members a quarter of the contacts or more (as last counted)?"""
+    """Are SEG's members a quarter of the contacts or more? The contacts as
+    last analysed, or, never analysed, as many as the largest id says."""
     from .bulk import _table_size
 
-    return seg.member_count * 4 >= _table_size("contact")
+    contacts = _table_size("contact") or database.obj.execute_sql(
+        "SELECT COALESCE(max(id), 0) FROM contact").fetchone()[0]
+    return seg.member_count * 4 >= contacts
 
 
 def _copy_from_postgres(out, cols, values, members, params, *, many: bool = False) -> int:

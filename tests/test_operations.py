@@ -323,3 +323,13 @@ def test_every_change_is_in_the_audit_trail_with_who_and_face(db):
     assert ("split", "U123", "slack") in ops
     assert ("add", "tester", "cli") in ops
     assert all(e["at"] for e in entries)
+
+
+def test_export_joins_the_interests_in_one_pass_only_for_a_big_segment(db):
+    """A quarter of the contacts or more, counted by the largest id when the
+    contacts were never analysed (PostgreSQL's estimate is then unknown)."""
+    from core.export import _many
+
+    ids = make_contacts(8)
+    assert _many(a_list("Two", ids[:2]))
+    assert not _many(a_list("One", ids[:1]))
