@@ -486,8 +486,7 @@ def _insert_new_contacts(db, kind: str, n: int, params, before: int | None) -> i
     if kind != "sqlite":
         # each row goes in with the id staged for it, or not at all if its email is
         # taken: those rows take the id of the contact that has it
-        insert = (_contact_insert(kind).replace("INSERT INTO contact (", "INSERT INTO contact (id, ")
-                  .replace("SELECT ", "SELECT s.contact_id, ", 1) + " ON CONFLICT (email_norm) DO NOTHING")
+        insert = _contact_insert(kind, staged_ids=True) + " ON CONFLICT (email_norm) DO NOTHING"
         created = db.execute_sql(insert, params).rowcount
         if created < n:
             db.execute_sql(f"UPDATE {stage} s SET contact_id = c.id, fresh = NULL FROM contact c "
@@ -530,13 +529,17 @@ def _forget_replaced(columns: ContactColumns) -> None:
                        columns.custom_keys)
 
 
-def _contact_insert(kind: str) -> str:
-    """INSERT of the staged contacts as new ones (parameters: today, now)."""
+def _contact_insert(kind: str, *, staged_ids: bool = False) -> str:
+    """INSERT of the staged contacts as new ones (parameters: today, now); with
+    STAGED_IDS, each with the id staged for it."""
     p = "?" if kind == "sqlite" else "%s"
+    columns = ["id", *_STAGED] if staged_ids else list(_STAGED)
     select = [f"s.{c}" for c in _STAGED]
     select[_STAGED.index("status")] = "COALESCE(s.status, 'active')"
     select[_STAGED.index("created_at")] = f"COALESCE(s.created_at, {p})"
-    return (f"INSERT INTO contact ({', '.join(_STAGED)}, orders_count, orders_total, updated_at) "
+    if staged_ids:
+        select.insert(0, "s.contact_id")
+    return (f"INSERT INTO contact ({', '.join(columns)}, orders_count, orders_total, updated_at) "
             f"SELECT {', '.join(select)}, 0, 0, {p} FROM {_CONTACTS.name} s WHERE TRUE")
 
 
