@@ -78,11 +78,35 @@ def test_postgresql_keeps_no_per_row_checked_keys_to_the_contacts(db):
             for fk in db.get_foreign_keys(t)}
     unchecked = {("interest", "contact_id"), ("custom_value", "contact_id"), ("order", "contact_id"),
                  ("membership", "contact_id"), ("membership", "segment_id"), ("membership_change", "segment_id")}
+    run = ("membership_change", "refresh_run_id")
+    run_index = "membership_change_refresh_run_id"
+    indexes = {i.name for i in db.get_indexes("membership_change")}
     if isinstance(db, peewee.SqliteDatabase):
-        assert unchecked <= keys
-    else:
-        assert not unchecked & keys
-        assert ("membership_change", "refresh_run_id") in keys
+        assert unchecked | {run} <= keys
+        assert run_index in indexes
+    else:  # version 5: nor the history's key to its refresh run, nor the index only that key read
+        assert not (unchecked | {run}) & keys
+        assert run_index not in indexes
+        assert "membership_change_segment_id_at" in indexes
+
+
+def test_deleting_a_refreshed_segment_leaves_no_history_naming_its_runs(db):
+    """The runs go with their segment, and so does every history row that names one,
+    though PostgreSQL checks that link no more (schema version 5)."""
+    from core import delete, segments
+    from core.audit import Actor
+
+    me = Actor("ann", "cli")
+    for n in range(4):
+        m.Contact.create(email=f"{n}@x.org", email_norm=f"{n}@x.org", status="active", created_at=dt.date.today())
+    gone, _ = segments.create_dynamic("Gone", "status = active", me)
+    kept, _ = segments.create_dynamic("Kept", "status = active", me)
+    assert m.MembershipChange.select().where(m.MembershipChange.refresh_run.is_null(False)).count() == 8
+    delete.delete(gone, me)
+    runs = {r.id for r in m.RefreshRun.select()}
+    named = {r.refresh_run_id for r in m.MembershipChange.select()}
+    assert named and named <= runs
+    assert {r.segment_id for r in m.RefreshRun.select()} == {kept.id}
 
 
 def test_unknown_config_key_names_the_key_and_the_file(tmp_path):
