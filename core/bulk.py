@@ -87,10 +87,26 @@ def begin_bulk() -> None:
     its statements — they touch a batch, and compiling them would cost more
     than running them (estimates made before the load can be far off); and
     sorts and hashes of up to 64 MB in memory, not in files (the default is
-    4 MB: a split's ranking of 880,000 members went to disk)."""
+    4 MB: a split's ranking of 880,000 members went to disk); and plans that
+    take pages to be in memory (`prefer_index_probes`)."""
     if backend() == "postgres" and not _cockroach():
         database.obj.execute_sql("SET LOCAL jit = off")
         database.obj.execute_sql("SET LOCAL work_mem = '64MB'")
+        prefer_index_probes()
+
+
+def prefer_index_probes() -> None:
+    """PostgreSQL: plan the rest of this transaction for pages in memory or on an
+    SSD — random_page_cost 1.1, the value commonly set for them, against the
+    default 4, made for spinning disks. A batch (or a few contacts) against a
+    big table is then looked up by index, as it should be: with 4, the
+    re-evaluation of an import's 20,000 contacts against a segment of 880,000
+    read all its members into a hash (370 ms, against 27 ms by probes), and
+    matched them with the condition by a merge join that read the contacts
+    from the first id up to theirs (580 ms, against 76 ms), for each batch
+    and each dynamic segment."""
+    if backend() == "postgres" and not _cockroach():
+        database.obj.execute_sql("SET LOCAL random_page_cost = 1.1")
 
 
 def _cockroach() -> bool:

@@ -384,7 +384,7 @@ class _OrdersFile:
         self.statistics.wrote(len(rows))
         report.created += done.created
         report.updated += done.updated
-        contacts_changed_in(TOUCHED_CONTACT_IDS, self.actor, reason="import")
+        contacts_changed_in(TOUCHED_CONTACT_IDS, self.actor, reason="import", only_orders=True)
 
 
 def _existing_list(name: str):

@@ -108,6 +108,32 @@ def test_orders_import_moves_contacts_at_once(db, tmp_path):
     assert members(seg) == {Contact.get(Contact.email_norm == "c0@example.com").id}
 
 
+def test_an_orders_import_re_evaluates_only_the_segments_that_test_orders(db, tmp_path):
+    """An orders file changes nothing but orders: a segment whose condition tests no
+    `orders.` field, itself or through a dynamic segment it includes, cannot gain
+    or lose anyone by it and is passed over; the others move at once."""
+    ids = make_contacts(2, city="Lviv")
+    buyer = Contact.get_by_id(ids[0])
+    lviv, _ = segments.create_dynamic("Lviv", "city = Lviv", ME)
+    spenders, _ = segments.create_dynamic("Spenders", "orders.total >= 300", ME)
+    nested, _ = segments.create_dynamic("Lviv spenders", 'in segment "Spenders" and in segment Lviv', ME)
+    inner, _ = segments.create_dynamic("Inner", "city = Lviv and orders.count >= 1", ME)
+    outer, _ = segments.create_dynamic("Outer", "in segment Inner", ME)
+    # moved out of Lviv behind the system's back: only a re-evaluation would see it
+    Contact.update(city="Odesa", city_norm="odesa").where(Contact.id == ids[1]).execute()
+    f = tmp_path / "o.csv"
+    f.write_text("order_id,email,total,currency,created_at\n"
+                 f"1,{buyer.email},300,EUR,2024-01-03\n2,c1@example.com,1,EUR,2024-01-03\n",
+                 encoding="utf-8")
+    import_orders(str(f), ME)
+    assert members(lviv) == set(ids)  # passed over: tests no order field
+    assert members(spenders) == {ids[0]}
+    assert members(nested) == {ids[0]}  # tests orders through "Spenders"
+    assert members(inner) == members(outer) == {ids[0]}  # the second contact left Lviv: seen here
+    assert MembershipChange.select().where(MembershipChange.segment == lviv,
+                                           MembershipChange.reason == "import").count() == 0
+
+
 def test_only_the_changed_contacts_are_re_evaluated(db):
     ids = make_contacts(3, city="Lviv")
     seg, _ = segments.create_dynamic("Lviv", "city = Lviv", ME)
@@ -115,6 +141,41 @@ def test_only_the_changed_contacts_are_re_evaluated(db):
     Contact.update(city="Odesa", city_norm="odesa").where(Contact.id.in_(ids[:2])).execute()
     contacts_changed([ids[0]], ME)
     assert members(seg) == set(ids[1:])
+
+
+def test_re_evaluating_a_few_contacts_looks_each_up_by_its_id(db, monkeypatch):
+    """Not the segment's whole condition for every batch of an import: SQLite listed
+    every matching contact (`IN (SELECT …)`), PostgreSQL, costing pages as on a
+    spinning disk, merged or hashed the whole segment."""
+    from core.store import write
+    from tests.conftest import backend_of
+
+    ids = make_contacts(2000, status=lambda i: "active" if i % 10 else "unsubscribed")
+    seg, _ = segments.create_dynamic("Active", "status = active", ME)
+    db.execute_sql("ANALYZE")
+    Contact.update(status="unsubscribed").where(Contact.id.in_(ids[1001:1011])).execute()
+    seen = []
+    real = type(db).execute_sql
+
+    def spy(self, sql, params=None, *a, **k):
+        if sql.startswith("INSERT INTO changed_matching"):
+            if backend_of(db) == "sqlite":
+                seen.append([r[-1] for r in real(self, "EXPLAIN QUERY PLAN " + sql, params).fetchall()])
+            else:
+                seen.append(real(self, "SHOW random_page_cost").fetchone()[0])
+        return real(self, sql, params, *a, **k)
+
+    monkeypatch.setattr(type(db), "execute_sql", spy)
+    with write():
+        contacts_changed(ids[1000:1050], ME)
+    monkeypatch.undo()
+    assert members(seg) == {i for n, i in enumerate(ids) if n % 10 and not 1001 <= n < 1011}
+    if backend_of(db) == "sqlite":
+        (plan,) = seen
+        assert plan[0] == "SCAN t" and "LIST SUBQUERY" not in " ".join(plan), plan
+        assert any(step.startswith("SEARCH t1 USING INTEGER PRIMARY KEY") for step in plan), plan
+    else:
+        assert seen == ["1.1"]
 
 
 def test_in_segment_list_follows_list_changes_at_once(db):
