@@ -189,6 +189,34 @@ def wrote_many(table: str, rows: int) -> None:
         database.obj.execute_sql(f'ANALYZE "{table}"')
 
 
+# PostgreSQL: the members each segment had when this process last analysed
+# `membership` because of it, by (database, segment id).
+_SEGMENT_ANALYSED_AT: dict[tuple, int] = {}
+SEGMENT_GROWTH_MIN = 10_000  # a segment must also have grown by this many to be worth an ANALYZE
+
+
+def segment_grew(segment_id: int, before: int, now: int) -> None:
+    """PostgreSQL: after a re-evaluation took a segment from BEFORE to NOW members,
+    analyse `membership` if the segment has doubled (and grown by
+    SEGMENT_GROWTH_MIN or more) since this process last did for it.
+
+    An import re-evaluates batch after batch, and a segment that grows
+    through it (one on the order totals, during the first orders file) is
+    planned with the statistics of before it grew, in which it had next to
+    no members: finding who of a batch left it then read all its members, for
+    each batch. Measured, 2,572,358 orders beside a segment on the totals that
+    grew from 0 to 298,917: that statement 4.72 s → 1.13 s, for five ANALYZEs
+    (0.32 s). `wrote_many` already covers one statement that writes a tenth
+    of the table."""
+    if backend() != "postgres" or now < before:
+        return
+    key = (id(database.obj), database.obj.database, segment_id)
+    base = _SEGMENT_ANALYSED_AT.setdefault(key, before)
+    if now >= 2 * base and now - base >= SEGMENT_GROWTH_MIN:
+        database.obj.execute_sql('ANALYZE "membership"')
+        _SEGMENT_ANALYSED_AT[key] = now
+
+
 class DeferredIndexes:
     """Secondary indexes dropped for a big load and built again after it,
     instead of entry by entry.

@@ -76,7 +76,7 @@ def _reevaluate(dynamics: list[Segment], touched: str, reason: str, cfg) -> dict
     from . import segments
     from .refresh import apply_difference, matching_query, scratch_table
 
-    from .bulk import analyze_scratch, prefer_index_probes
+    from .bulk import analyze_scratch, prefer_index_probes, segment_grew
 
     new = "changed_matching"
     out = {}
@@ -94,9 +94,10 @@ def _reevaluate(dynamics: list[Segment], touched: str, reason: str, cfg) -> dict
             params,
         )
         analyze_scratch(new)
+        before = seg.member_count or 0
         joined, left = apply_difference(seg, new, reason=reason, scope=touched)
         if joined or left:
-            segments.set_member_count(seg)
+            segment_grew(seg.id, before, segments.set_member_count(seg))
             out[seg.id] = (joined, left)
     return out
 

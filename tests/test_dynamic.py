@@ -143,6 +143,36 @@ def test_only_the_changed_contacts_are_re_evaluated(db):
     assert members(seg) == set(ids[1:])
 
 
+def test_a_segment_that_doubles_through_an_import_is_analysed_again_as_it_grows(db, tmp_path, monkeypatch):
+    """PostgreSQL plans each batch's re-evaluation with the statistics of
+    `membership`; a segment that grows through an import gets them again each
+    time it doubles, not for every batch. SQLite plans these by id and keeps
+    no such statistics."""
+    from core import bulk
+    from tests.conftest import backend_of
+
+    monkeypatch.setattr(bulk, "SEGMENT_GROWTH_MIN", 10)
+    ids = make_contacts(80)
+    seg, _ = segments.create_dynamic("Buyers", "orders.count >= 1", ME)
+    analysed = []
+    real = type(db).execute_sql
+
+    def spy(self, sql, params=None, *a, **k):
+        if sql == 'ANALYZE "membership"':
+            analysed.append(Segment.get_by_id(seg.id).member_count)
+        return real(self, sql, params, *a, **k)
+
+    monkeypatch.setattr(type(db), "execute_sql", spy)
+    f = tmp_path / "o.csv"
+    f.write_text("order_id,email,total,created_at\n"
+                 + "".join(f"o{i},c{i}@example.com,5,2024-01-01\n" for i in range(80)), encoding="utf-8")
+    import_orders(str(f), ME, batch_size=10)
+    monkeypatch.undo()
+    assert members(seg) == set(ids)
+    # 0 → 10 (by 10 or more and doubled), 20, 40, 80; not at 30, 50, 60, 70
+    assert analysed == ([] if backend_of(db) == "sqlite" else [10, 20, 40, 80])
+
+
 def test_re_evaluating_a_few_contacts_looks_each_up_by_its_id(db, monkeypatch):
     """Not the segment's whole condition for every batch of an import: SQLite listed
     every matching contact (`IN (SELECT …)`), PostgreSQL, costing pages as on a
