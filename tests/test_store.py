@@ -109,6 +109,50 @@ def test_deleting_a_refreshed_segment_leaves_no_history_naming_its_runs(db):
     assert {r.segment_id for r in m.RefreshRun.select()} == {kept.id}
 
 
+def test_sqlite_keeps_interests_and_custom_values_in_their_keys_order(db):
+    """Schema version 6: tables WITHOUT ROWID on SQLite (one b-tree a row, not a
+    table and its key's index); PostgreSQL has no such tables and keeps its own."""
+    for table in ("interest", "custom_value"):
+        if isinstance(db, peewee.SqliteDatabase):
+            (sql,) = db.execute_sql("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+            assert sql.endswith("WITHOUT ROWID"), sql
+        names = {i.name for i in db.get_indexes(table)}
+        assert {"interest": {"interest_value_contact_id"},
+                "custom_value": {"custom_value_key_norm", "custom_value_key_number", "custom_value_key_date"}}[table] <= names
+
+
+def test_a_version_5_database_keeps_its_interests_and_custom_values_through_version_6(tmp_path):
+    from core.store.db import close_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'v5.db'}", migrate=False)
+    try:
+        for number in range(1, 6):
+            schema.MIGRATIONS[number - 1](db)
+            m.SchemaVersion.create(version=number)
+        today = dt.date.today()
+        ann, bob = (m.Contact.create(email=f"{n}@x.org", email_norm=f"{n}@x.org", created_at=today) for n in "ab")
+        for c, values in ((ann, ["tea", "jazz"]), (bob, ["tea"])):
+            for v in values:
+                m.Interest.create(contact=c, value=v, display=v.title())
+            m.CustomValue.create(contact=c, key="tier", text="Gold", norm="gold")
+        m.CustomValue.create(contact=ann, key="score", text="7", number=7.0)
+        before = {model: sorted(model.select().tuples()) for model in (m.Interest, m.CustomValue)}
+
+        assert schema.migrate(db) == schema.CURRENT == 6
+        assert {model: sorted(model.select().tuples()) for model in (m.Interest, m.CustomValue)} == before
+        assert db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert "interest_value_contact_id" in {i.name for i in db.get_indexes("interest")}
+        assert [r.contact_id for r in m.CustomValue.select().where(
+            (m.CustomValue.key == "tier") & (m.CustomValue.norm == "gold")).order_by(m.CustomValue.contact)] == [ann.id, bob.id]
+        # the key to the contacts holds as before: deleting a contact takes its rows
+        m.Contact.delete().where(m.Contact.id == ann.id).execute()
+        assert {r.contact_id for r in m.Interest.select()} == {r.contact_id for r in m.CustomValue.select()} == {bob.id}
+        schema.migrate(db)  # again: nothing to do
+        assert sorted(m.Interest.select().tuples()) == [(bob.id, "tea", "Tea")]
+    finally:
+        close_database()
+
+
 def test_unknown_config_key_names_the_key_and_the_file(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text('timezone = "UTC"\n[database]\nurll = "x"\n')
