@@ -2,11 +2,13 @@
 re-evaluated against every dynamic segment, inside the caller's transaction."""
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterable
 
 import peewee as pw
 
 from .audit import Actor
+from .bulk import analyze_scratch, prefer_index_probes, segment_grew
 from .store import database
 from .store.models import Contact, Segment
 
@@ -53,7 +55,6 @@ def contacts_changed_in(select_ids: str, actor: Actor, *, reason: str = "import"
         dynamics = [s for s in dynamics if _tests_orders(s)]
     if not dynamics:
         return {}
-    from .bulk import analyze_scratch
     from .refresh import scratch_table
 
     touched = scratch_table("changed_contacts")
@@ -65,9 +66,7 @@ def contacts_changed_in(select_ids: str, actor: Actor, *, reason: str = "import"
 def _dynamic_segments(only_referring_to: Segment | None) -> list[Segment]:
     dynamics = list(Segment.select().where(Segment.kind == "dynamic").order_by(Segment.id))
     if dynamics and only_referring_to is not None:
-        from .conditions import segment_refs
-
-        dynamics = [s for s in dynamics if _refers_to(s, only_referring_to, segment_refs)]
+        dynamics = [s for s in dynamics if _refers_to(s, only_referring_to)]
     return dynamics
 
 
@@ -75,8 +74,6 @@ def _reevaluate(dynamics: list[Segment], touched: str, reason: str, cfg) -> dict
     """Re-evaluate the contacts in the scratch table TOUCHED against DYNAMICS."""
     from . import segments
     from .refresh import apply_difference, matching_query, scratch_table
-
-    from .bulk import analyze_scratch, prefer_index_probes, segment_grew
 
     new = "changed_matching"
     out = {}
@@ -106,50 +103,38 @@ def _tests_orders(seg: Segment) -> bool:
     """Does SEG's condition test an `orders.` field, directly or through the dynamic
     segments it includes? A segment it names that cannot be found counts as yes:
     re-evaluating it then reports what is wrong, as before."""
-    from .conditions import fields_used, segment_refs
-    from .conditions.segment_refs import lookup
+    from .conditions import fields_used
 
-    return _any_condition(seg, lambda tree: any(f.startswith("orders.") for f in fields_used(tree)),
-                          segment_refs, lookup)
+    return any(s is None or (tree is not None and any(f.startswith("orders.") for f in fields_used(tree)))
+               for s, tree in _included(seg))
 
 
-def _any_condition(seg: Segment, test, segment_refs, lookup) -> bool:
-    """Does TEST hold for the condition of SEG or of a dynamic segment it includes?"""
+def _refers_to(seg: Segment, target: Segment) -> bool:
+    """Does SEG's condition name TARGET, directly or through other segments?
+    (A segment it names that cannot be found names nothing.)"""
+    return any(s is not None and s.id == target.id for s, _ in islice(_included(seg), 1, None))
+
+
+def _included(seg: Segment):
+    """(segment, its condition) for SEG, then for each segment its condition names,
+    directly or through the dynamic segments it includes, each once: a list's
+    condition is None (its members are what they are), and a segment named that
+    cannot be found comes as (None, None)."""
     from . import segments
+    from .conditions import segment_refs
+    from .conditions.segment_refs import lookup
 
     seen = set()
     todo = [seg]
     while todo:
         s = todo.pop()
         if s is None:
-            return True
-        if s.id in seen or s.kind != "dynamic":
+            yield None, None
+            continue
+        if s.id in seen:
             continue
         seen.add(s.id)
-        tree = segments.condition_tree(s)
-        if test(tree):
-            return True
-        todo.extend(lookup(ref) for ref in segment_refs(tree))
-    return False
-
-
-def _refers_to(seg: Segment, target: Segment, segment_refs) -> bool:
-    """Does SEG's condition name TARGET, directly or through other segments?"""
-    from . import segments
-
-    seen = set()
-    todo = [seg]
-    while todo:
-        s = todo.pop()
-        if s.id in seen or s.kind != "dynamic":
-            continue
-        seen.add(s.id)
-        for ref in segment_refs(segments.condition_tree(s)):
-            try:
-                r = segments.resolve(ref)
-            except Exception:
-                continue
-            if r.id == target.id:
-                return True
-            todo.append(r)
-    return False
+        tree = segments.condition_tree(s) if s.kind == "dynamic" else None
+        yield s, tree
+        if tree is not None:
+            todo.extend(lookup(ref) for ref in segment_refs(tree))
