@@ -5,6 +5,7 @@ from . import audit, segments
 from .audit import Actor
 from .errors import Refused
 from .membership import contacts_changed
+from .refresh import scratch_table
 from .store import database, write
 from .store.models import Segment, utcnow
 
@@ -67,8 +68,7 @@ def delete(seg: Segment, actor: Actor, *, with_contacts: bool = False, confirmed
         segments.lock(seg)  # a refresh or an add in progress finishes first
         members = segments.count_members(seg)
         if with_contacts:
-            db.execute_sql("CREATE TEMPORARY TABLE IF NOT EXISTS doomed (contact_id BIGINT PRIMARY KEY)")
-            db.execute_sql("DELETE FROM doomed")
+            scratch_table("doomed")
             db.execute_sql(
                 f"INSERT INTO doomed (contact_id) SELECT contact_id FROM membership WHERE segment_id = {p}",
                 (seg.id,),

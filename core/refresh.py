@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
-from .bulk import analyze_scratch, wrote_many
+from .bulk import analyze_scratch, empty_scratch, wrote_many
 from .errors import Refused
-from .store import backend, database, write
+from .store import database, write
 from .store.models import Contact, RefreshRun, Segment, utcnow
 
 
@@ -54,11 +54,7 @@ def scratch_table(name: str) -> str:
     """A per-connection temporary table of contact ids, emptied for reuse."""
     db = database.obj
     db.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} (contact_id BIGINT PRIMARY KEY)")
-    # TRUNCATE on PostgreSQL, as core.bulk.Staging: autovacuum never visits a
-    # temporary table, and rows deleted batch after batch of an import piled up
-    # (the tenth batch read 100,000 dead ids for its 10,000, and the planner,
-    # taking the table for ten times its size, hashed a whole segment)
-    db.execute_sql(f"{'DELETE FROM' if backend() == 'sqlite' else 'TRUNCATE'} {name}")
+    empty_scratch(name)
     return name
 
 

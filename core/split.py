@@ -19,7 +19,7 @@ from peewee import SqliteDatabase
 
 from . import audit, segments
 from .audit import Actor
-from .bulk import begin_bulk, wrote_many
+from .bulk import begin_bulk, empty_scratch, wrote_many
 from .errors import BadInput, Refused
 from .store import database, write
 from .store.models import Segment, utcnow
@@ -254,7 +254,7 @@ def split(
                 start += q
         db.execute_sql("CREATE TEMPORARY TABLE IF NOT EXISTS split_bounds "
                        "(stratum TEXT, part INTEGER, lo BIGINT, hi BIGINT)")
-        db.execute_sql("DELETE FROM split_bounds")
+        empty_scratch("split_bounds")
         for i in range(0, len(bounds), 200):
             chunk = bounds[i : i + 200]
             db.execute_sql(
@@ -296,5 +296,5 @@ def segments_scratch(db) -> str:
     # entries overflows the session's 8 MB of temporary buffers and is written out)
     key = "INTEGER PRIMARY KEY" if isinstance(db, SqliteDatabase) else "BIGINT"
     db.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS split_assigned (contact_id {key}, part INTEGER)")
-    db.execute_sql("DELETE FROM split_assigned")
+    empty_scratch("split_assigned")
     return "split_assigned"
