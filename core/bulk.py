@@ -57,11 +57,18 @@ class Staging:
             marks = ", ".join("?" * len(columns))
             db.cursor().executemany(f"INSERT INTO {self.name} ({names}) VALUES ({marks})", rows)
             return
-        cursor = db.cursor()
-        with cursor.copy(f"COPY {self.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        copy_rows(self.name, columns, rows)
         analyze_scratch(self.name, self.joined_on)
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """PostgreSQL: ROWS into TABLE's COLUMNS by one COPY; how many."""
+    n = 0
+    with database.obj.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
 
 
 def empty_scratch(table: str) -> None:

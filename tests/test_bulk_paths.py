@@ -79,6 +79,90 @@ def test_a_batch_of_orders_with_new_moved_and_repeated_orders(db, tmp_path):
     assert totals == {"ann@x.org": 500, "bob@x.org": 900}
 
 
+@pytest.fixture
+def copies(monkeypatch):
+    """The tables written straight by COPY (PostgreSQL's direct path), in order."""
+    from core import bulk, contacts
+
+    seen = []
+    real = bulk.copy_rows
+
+    def recording(table, columns, rows):
+        seen.append(table.strip('"'))
+        return real(table, columns, rows)
+
+    monkeypatch.setattr(contacts, "copy_rows", recording)
+    monkeypatch.setattr(bulk, "copy_rows", recording)
+    return seen
+
+
+def test_new_contacts_go_straight_in_and_the_first_that_exists_turns_the_file_to_upserts(db, tmp_path, copies):
+    """A batch of new contacts is written by COPY into the contacts, their interests and
+    custom values (PostgreSQL); from the first batch with a contact that exists, the
+    staged upsert; a batch all new after it is looked up first, and goes straight in
+    again. Whichever way, the same values (the staged way is SQLite's)."""
+    import_contacts(write_csv(tmp_path, "email,city,interests,tier\nold@x.org,Lviv,kids,gold\n", "1.csv"), ME,
+                    cfg=CFG)
+    copies.clear()
+    report = import_contacts(write_csv(tmp_path, (
+        "email,city,interests,tier,status,created_at\n"
+        "a@x.org,Odesa,travel|books,bronze,,\n"          # batch 1: new
+        "b@x.org,Kyiv,,,unsubscribed,2020-02-02\n"
+        "c@x.org,Lutsk,music,silver,,\n"                 # batch 2: one new,
+        "old@x.org,Dnipro,sport,,,\n"                    # one exists (interests and tier replaced)
+        "d@x.org,Rivne,\"Ski; \"\"Quotes\"\"\",7,,\n"  # batch 3: new again
+        "e@x.org,Kherson,,,,\n"
+    ), "2.csv"), ME, cfg=CFG, batch_size=2)
+    assert (report.created, report.updated) == (5, 1)
+    if backend() == "postgres":
+        # batch 1 straight in; batch 2 tried, undone, staged; batch 3 straight in
+        assert copies == ["contact", "interest", "custom_value", "import_contact",
+                          "contact", "import_contact", "import_custom",
+                          "contact", "interest", "custom_value", "import_contact"]
+    rows = {c.email_norm: (c.city, c.status, str(c.created_at)) for c in Contact.select()}
+    assert rows == {"old@x.org": ("Dnipro", "active", "2025-06-15"), "a@x.org": ("Odesa", "active", "2025-06-15"),
+                    "b@x.org": ("Kyiv", "unsubscribed", "2020-02-02"), "c@x.org": ("Lutsk", "active", "2025-06-15"),
+                    "d@x.org": ("Rivne", "active", "2025-06-15"), "e@x.org": ("Kherson", "active", "2025-06-15")}
+    assert interests_of("a@x.org") == [("books", "books"), ("travel", "travel")]
+    assert interests_of("old@x.org") == [("sport", "sport")]
+    assert interests_of("d@x.org") == [('"quotes"', '"Quotes"'), ("ski", "Ski")]
+    tiers = {e: t for e, t in CustomValue.select(Contact.email_norm, CustomValue.text).join(Contact).tuples()}
+    assert tiers == {"a@x.org": "bronze", "c@x.org": "silver", "d@x.org": "7"}
+    ids = [c.id for c in Contact.select().order_by(Contact.id)]
+    assert len(set(ids)) == 6 and database.obj.execute_sql(
+        "SELECT count(*) FROM custom_value v LEFT JOIN contact c ON c.id = v.contact_id WHERE c.id IS NULL"
+    ).fetchone()[0] == 0
+
+
+def test_new_orders_go_straight_in_until_one_exists(db, tmp_path, copies):
+    """Orders all new go by COPY, summed per contact here (PostgreSQL); an unknown
+    email is a bad row with its line either way; from the first batch with an order
+    that exists, the staged upsert. The totals are those of the orders."""
+    import_contacts(write_csv(tmp_path, "email\nann@x.org\nbob@x.org\n", "p.csv"), ME)
+    import_orders(write_csv(tmp_path, "order_id,email,total,created_at\no1,ann@x.org,10,2025-01-01\n", "1.csv"), ME)
+    copies.clear()
+    report = import_orders(write_csv(tmp_path, (
+        "order_id,email,total,created_at\n"
+        "o2,ann@x.org,5,2025-01-02\n"      # batch 1: new,
+        "o3,bob@x.org,1,2025-02-02\n"      # new, and repeated: the last row wins
+        "o3,bob@x.org,2,2025-02-03\n"
+        "o4,nobody@x.org,3,2025-02-03\n"   # batch 2: no such contact
+        "o1,bob@x.org,7,2025-02-01\n"      # exists: moved from ann to bob
+        "o5,ann@x.org,100,2024-12-31\n"
+        "o6,bob@x.org,0.5,2025-03-01\n"    # batch 3: staged, the file has had an order that exists
+    ), "2.csv"), ME, batch_size=3)
+    assert (report.created, report.updated, [b.line for b in report.bad_rows]) == (4, 2, [5])
+    if backend() == "postgres":
+        assert copies == ["order", "import_order_sums", "order", "import_order", "import_order"]
+    for contact in Contact.select():
+        mine = [(o.total, o.created_at) for o in contact.orders]
+        assert (contact.orders_count, contact.orders_total, contact.orders_max, contact.orders_first_date,
+                contact.orders_last_date) == (len(mine), sum(t for t, _ in mine), max(t for t, _ in mine),
+                                              min(d for _, d in mine), max(d for _, d in mine))
+    totals = dict(Contact.select(Contact.email_norm, Contact.orders_total).tuples())
+    assert totals == {"ann@x.org": 10500, "bob@x.org": 950}
+
+
 def test_an_export_with_many_custom_columns_is_the_same_as_with_a_few(db, tmp_path, monkeypatch):
     keys = [f"k{i:02d}" for i in range(export.MAX_JOINED + 4)]
     rows = [f"c{n}@x.org," + ",".join(f"v{n}.{i}" if (n + i) % 3 else "" for i in range(len(keys)))
