@@ -61,6 +61,16 @@ class Staging:
         analyze_scratch(self.name, self.joined_on)
 
 
+def unique_violations() -> tuple[type, ...]:
+    """The driver's error for a row that breaks a unique key (PostgreSQL's, raised by
+    COPY; none where psycopg is not installed)."""
+    try:
+        import psycopg
+    except ImportError:
+        return ()
+    return (psycopg.errors.UniqueViolation,)
+
+
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     """PostgreSQL: ROWS into TABLE's COLUMNS by one COPY; how many."""
     n = 0
