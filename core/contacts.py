@@ -291,6 +291,9 @@ class ContactColumns:
         if self._interests:
             self.stored += ["interests", "interests_json"]
         self._key_at = 3 + self.stored.index("email_norm")
+        # where a row's status and created_at are: left empty, each keeps the contact's
+        # (see upsert_contacts), so a batch's rows of one email are combined, not replaced
+        self.kept_when_empty = [3 + self.stored.index(c) for c in ("status", "created_at") if c in self.stored]
         self._custom_plan = [(i, _Memo(partial(_custom_value, key=key, kind=kind)).__getitem__)
                              for i, key, kind in self.custom]
 
@@ -426,12 +429,22 @@ def upsert_contacts(rows: Sequence[ContactRow], columns: ContactColumns, today: 
     """Create or update ROWS (one batch) by email, with their interests and custom fields.
 
     A column the file does not have leaves that field alone; a column it has
-    but left empty clears it. Rows repeating an email: the last one wins.
+    but left empty clears it.
     Call inside a transaction. Afterwards STAGED_CONTACT_IDS selects the
-    contacts written, until the next call.
+    contacts written, until the next call. Rows repeating an email are as if
+    they went in one after the other, whatever the batches: the last one wins,
+    and where its status or created_at is empty (which keeps the contact's),
+    the last given before it in the batch stands.
     """
     last: dict[str, ContactRow] = {}
+    kept = columns.kept_when_empty
     for row in rows:
+        if kept:
+            earlier = last.get(row.email_norm)
+            if earlier is not None:  # as if the rows went in one after the other
+                for i in kept:
+                    if row.values[i] is None:
+                        row.values[i] = earlier.values[i]
         last[row.email_norm] = row
     db = database.obj
     kind = backend()

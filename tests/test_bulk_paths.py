@@ -9,6 +9,7 @@ import datetime as dt
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from core import clock, export, segments
 from core.audit import Actor
@@ -132,6 +133,63 @@ def test_new_contacts_go_straight_in_and_the_first_that_exists_turns_the_file_to
     assert len(set(ids)) == 6 and database.obj.execute_sql(
         "SELECT count(*) FROM custom_value v LEFT JOIN contact c ON c.id = v.contact_id WHERE c.id IS NULL"
     ).fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_rows_of_one_email_are_as_if_they_went_in_one_after_the_other(db, tmp_path, batch_size):
+    """The last row wins, but its empty status and created_at keep what the rows
+    before it gave, in one batch as across batches (found by the law below)."""
+    report = import_contacts(write_csv(tmp_path, (
+        "email,city,status,created_at\n"
+        "ann@x.org,Lviv,unsubscribed,2020-02-02\n"
+        "ANN@x.org,,,\n"
+    ), f"{batch_size}.csv"), ME, cfg=CFG, batch_size=batch_size)
+    ann = Contact.get()
+    assert (ann.city, ann.status, str(ann.created_at)) == (None, "unsubscribed", "2020-02-02")
+    assert (report.created, report.updated) == (1, 1)
+
+
+_CONTACT_ROW = st.tuples(
+    st.sampled_from(["ann@x.org", "Ann@X.org", "bob@x.org", "cy@x.org", "dee@x.org"]),
+    st.sampled_from(["", "Lviv", "Київ"]),
+    st.sampled_from(["", "sport", "sport|Kids", "KIDS; travel"]),
+    st.sampled_from(["", "gold", "7"]),
+    st.sampled_from(["", "active", "unsubscribed"]),
+    st.sampled_from(["", "2020-02-02", "2021-03-03"]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.lists(_CONTACT_ROW, min_size=1, max_size=6), min_size=1, max_size=3),
+       batch_size=st.integers(1, 3))
+def test_every_contact_holds_its_last_row_whichever_way_each_batch_went(db, tmp_path, files, batch_size):
+    """A law: whatever files come, in whatever batches — all new (PostgreSQL: straight
+    in), with contacts that exist (tried and undone, or looked up first, then
+    upserted) — each contact holds what its e-mail's last row said: a value
+    given replaces, an empty one clears; an empty status or created_at keeps
+    the stored one, and a new contact's is active, and today."""
+    for model in (Interest, CustomValue, Contact):
+        model.delete().execute()
+    expected: dict[str, dict] = {}
+    for k, rows in enumerate(files):
+        text = "email,city,interests,tier,status,created_at\n" + "".join(",".join(r) + "\n" for r in rows)
+        import_contacts(write_csv(tmp_path, text, f"{k}.csv"), ME, cfg=CFG, batch_size=batch_size)
+        for email, city, interests, tier, status, created in rows:
+            key = email.lower()
+            old = expected.get(key, {"status": "active", "created_at": "2025-06-15"})
+            pairs: dict[str, str] = {}
+            for part in interests.replace("|", ";").split(";"):
+                if part.strip():
+                    pairs.setdefault(part.strip().lower(), part.strip())
+            expected[key] = {"city": city or None, "interests": sorted(pairs.items()), "tier": tier or None,
+                             "status": status or old["status"], "created_at": created or old["created_at"]}
+        held = {}
+        for c in Contact.select():
+            tiers = [v.text for v in CustomValue.select().where(CustomValue.contact == c.id)]
+            held[c.email_norm] = {"city": c.city, "interests": interests_of(c.email_norm),
+                                  "tier": tiers[0] if tiers else None, "status": c.status,
+                                  "created_at": str(c.created_at)}
+        assert held == expected
 
 
 def test_new_orders_go_straight_in_until_one_exists(db, tmp_path, copies):
