@@ -71,14 +71,11 @@ def unique_violations() -> tuple[type, ...]:
     return (psycopg.errors.UniqueViolation,)
 
 
-def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """PostgreSQL: ROWS into TABLE's COLUMNS by one COPY; how many."""
-    n = 0
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """PostgreSQL: ROWS into TABLE's COLUMNS by one COPY."""
     with database.obj.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-            n += 1
-    return n
 
 
 def empty_scratch(table: str) -> None:

@@ -378,6 +378,7 @@ class OrderColumns:
         self._money = _Memo(parse_money)
         self._currencies = _Memo(_text)
         self._last_email = (None, None)  # the orders of one contact usually come together
+        self.all_new = True  # PostgreSQL: the file's orders have all been new so far (OrdersBatch)
 
     def normalise(self, values: Sequence[str], line: int = 0) -> OrderRow:
         if len(values) != self.width:
@@ -694,13 +695,36 @@ def upsert_orders(rows: Sequence[OrderRow]) -> OrdersWritten:
     selects the contacts whose orders changed: the order's contact now and,
     for an order that moved, before.
     """
-    if backend() == "postgres":
-        ids, unknown = order_contacts(rows)
-        done = copy_new_orders(rows, ids, unknown)
-        if done is not None:
-            return done
-    unknown = stage_orders(rows)
-    return write_staged_orders(rows, unknown)
+    return OrdersBatch(rows).write()
+
+
+class OrdersBatch:
+    """A batch of orders: looked up on creation (UNKNOWN: (line, email) of the rows
+    whose email is no contact's, bad rows), then written by `write()`.
+
+    PostgreSQL, while the file's orders have been new (COLUMNS.all_new; no COLUMNS:
+    this batch alone), the batch goes straight into its table (`copy_new_orders`);
+    the first batch with an order that exists goes the staged way, which upserts,
+    and so does the rest of the file. SQLite: always staged.
+    """
+
+    def __init__(self, rows: Sequence[OrderRow], columns: OrderColumns | None = None):
+        self.rows, self.columns = rows, columns
+        self.direct = backend() == "postgres" and (columns is None or columns.all_new)
+        if self.direct:
+            self.ids, self.unknown = order_contacts(rows)
+        else:
+            self.unknown = stage_orders(rows)
+
+    def write(self) -> OrdersWritten:
+        done = copy_new_orders(self.rows, self.ids, self.unknown) if self.direct else None
+        if done is None:
+            if self.direct:
+                if self.columns is not None:
+                    self.columns.all_new = False
+                stage_orders(self.rows)
+            done = write_staged_orders(self.rows, self.unknown)
+        return done
 
 
 def order_contacts(rows: Sequence[OrderRow]) -> tuple[dict[str, int], list[tuple[int, str]]]:

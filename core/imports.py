@@ -33,7 +33,7 @@ from .audit import Actor
 from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, keys_checked_by_the_load, loading,
                    without_gc_pauses)
 from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
-                       copy_new_orders, order_contacts, stage_orders, upsert_contacts, write_staged_orders)
+                       OrdersBatch, upsert_contacts)
 from .errors import BadInput, NotFound, Refused
 from .membership import contacts_changed_in
 from .store import backend, database, write
@@ -365,7 +365,6 @@ class _ContactsFile:
 
 class _OrdersFile:
     segment = None
-    all_new = True  # PostgreSQL: the file's orders have all been new so far
 
     def __init__(self, header, cfg, actor):
         self.columns = OrderColumns(header)
@@ -375,26 +374,13 @@ class _OrdersFile:
 
     def write(self, rows, report, *, check_only: bool) -> None:
         """Orders whose email is a contact go in; the others are bad rows. Once a
-        strict import has a bad row, the rest is only checked.
-
-        PostgreSQL: while the file's orders are new, each batch is written
-        straight into its table (`copy_new_orders`); from the first batch with
-        an order that exists, the file goes the staged way, which upserts."""
-        direct = self.all_new and backend() == "postgres"
-        if direct:
-            ids, unknown = order_contacts(rows)
-        else:
-            unknown = stage_orders(rows)
-        for line, email in unknown:
+        strict import has a bad row, the rest is only checked."""
+        batch = OrdersBatch(rows, self.columns)
+        for line, email in batch.unknown:
             report.bad(line, f'no contact has the email "{email}"; import the contacts first')
         if check_only or (report.strict and report.skipped):
             return
-        done = copy_new_orders(rows, ids, unknown) if direct else None
-        if done is None:
-            if direct:
-                self.all_new = False
-                stage_orders(rows)
-            done = write_staged_orders(rows, unknown)
+        done = batch.write()
         self.statistics.wrote(len(rows))
         report.created += done.created
         report.updated += done.updated
