@@ -248,10 +248,9 @@ class DeferredIndexes:
     or read by the import (its upserts use the email index and the primary
     keys, which stay).
 
-    Which ones depends on the backend (see _DEFERRED). An orders file is a
-    load of contacts too on PostgreSQL: each contact's order totals are
-    rewritten, and PostgreSQL writes every index of a row it updates in
-    another page (SQLite only those whose columns changed).
+    Which ones depends on the backend (see _DEFERRED). An orders file drops
+    none: it writes the orders and the contacts' rows of order totals, and
+    leaves the contacts alone.
 
     A load killed in between leaves them missing: `restore()` runs on every
     open (core.store.schema), so whoever opens the database next builds them.
@@ -358,8 +357,7 @@ def _loading_file(db):
 # contacts: 49.9 s with every index kept, 36.5 s + 3.7 s to build these two
 # afterwards, no better with the three of few values deferred too.
 # PostgreSQL gains from those too (measured: the contacts' insert 26 % faster,
-# the interests' 18 %), and from building the contacts' indexes after an
-# orders file that rewrites their totals.
+# the interests' 18 %).
 _RANDOM_KEYS = {"contact_birth_date", "contact_created_at",
                 "custom_value_key_norm", "custom_value_key_number", "custom_value_key_date"}
 _FEW_VALUES = {"contact_region_norm", "contact_status", "contact_birth_md"}
@@ -367,7 +365,7 @@ _DEFERRED = {
     ("sqlite", "contacts"): _RANDOM_KEYS,
     ("sqlite", "orders"): set(),
     ("postgres", "contacts"): _RANDOM_KEYS | _FEW_VALUES | {"interest_value_contact_id"},
-    ("postgres", "orders"): _FEW_VALUES | {"contact_birth_date", "contact_created_at"},
+    ("postgres", "orders"): set(),
 }
 
 

@@ -530,7 +530,7 @@ def _copy_new_contacts(db, last: dict, columns: ContactColumns, today: dt.date, 
             v[0], v[1], v[2] = k, new_id, 1
             yield (new_id, *[None if i is None else v[i] for i in picks],
                    (v[status] if status is not None else None) or "active",
-                   (v[created] if created is not None else None) or today_text, 0, 0, now)
+                   (v[created] if created is not None else None) or today_text, now)
 
     def interests():
         for row in last.values():
@@ -548,8 +548,7 @@ def _copy_new_contacts(db, last: dict, columns: ContactColumns, today: dt.date, 
 
     try:
         with db.atomic():  # a savepoint: a contact that exists after all undoes only this
-            copy_rows("contact", ["id", *_NEW_CONTACT, "status", "created_at", "orders_count", "orders_total",
-                                  "updated_at"], contacts())
+            copy_rows("contact", ["id", *_NEW_CONTACT, "status", "created_at", "updated_at"], contacts())
             if json_at is not None:
                 copy_rows("interest", ["contact_id", "value", "display"], interests())
             if columns.custom:
@@ -634,8 +633,8 @@ def _contact_insert(kind: str, *, staged_ids: bool = False) -> str:
     select[_STAGED.index("created_at")] = f"COALESCE(s.created_at, {p})"
     if staged_ids:
         select.insert(0, "s.contact_id")
-    return (f"INSERT INTO contact ({', '.join(columns)}, orders_count, orders_total, updated_at) "
-            f"SELECT {', '.join(select)}, 0, 0, {p} FROM {_CONTACTS.name} s WHERE TRUE")
+    return (f"INSERT INTO contact ({', '.join(columns)}, updated_at) "
+            f"SELECT {', '.join(select)}, {p} FROM {_CONTACTS.name} s WHERE TRUE")
 
 
 @lru_cache(maxsize=None)
@@ -676,7 +675,7 @@ _FRESH = Staging("import_fresh_order", [("order_id", "TEXT")])  # the orders a b
 _TOUCHED = Staging("import_touched", [("contact_id", "BIGINT")], key="contact_id")
 _SUMS = Staging("import_order_sums", [("contact_id", "BIGINT"), ("n", "BIGINT"), ("total", "BIGINT"),
                                       ("biggest", "BIGINT"), ("first", "DATE"), ("last", "DATE")],
-                key="contact_id")  # a batch's new orders summed per contact (SQLite)
+                key="contact_id")  # a batch's new orders summed per contact (PostgreSQL's straight copy)
 TOUCHED_CONTACT_IDS = "SELECT contact_id FROM import_touched"  # the contacts of the last upsert_orders
 
 
@@ -836,26 +835,24 @@ def add_order_totals(stage: str) -> None:
                     f"min(created_at) AS first, max(created_at) AS last FROM {stage} GROUP BY contact_id")
 
 
+_AGGREGATES = "orders_count, orders_total, orders_max, orders_first_date, orders_last_date"
+
+
 def _add_order_sums(sums: str) -> None:
     """Combine the new orders' sums per contact (SUMS: a SELECT of contact_id, n,
-    total, biggest, first, last) with the contacts' order aggregates."""
-    def widest(column: str, new: str, op: str) -> str:
-        return f"CASE WHEN contact.{column} IS NULL OR a.{new} {op} contact.{column} THEN a.{new} ELSE contact.{column} END"
+    total, biggest, first, last) with the contacts' order aggregates: a row of
+    order_totals for a contact that had none, else its row updated (a count and a
+    sum add up, a max and a min of two; a row always has all five)."""
+    def widest(column: str, op: str) -> str:
+        return f"CASE WHEN excluded.{column} {op} t.{column} THEN excluded.{column} ELSE t.{column} END"
 
-    combined = (f"contact.orders_count + a.n, contact.orders_total + a.total, {widest('orders_max', 'biggest', '>')}, "
-                f"{widest('orders_first_date', 'first', '<')}, {widest('orders_last_date', 'last', '>')}")
-    db = database.obj
-    if backend() != "sqlite":
-        db.execute_sql("UPDATE contact SET (orders_count, orders_total, orders_max, orders_first_date, "
-                       f"orders_last_date) = ({combined}) FROM ({sums}) a WHERE contact.id = a.contact_id")
-        return
-    # SQLite before 3.33 has no UPDATE … FROM: the sums go into a table keyed by
-    # contact, which each contact's row looks up
-    table = _SUMS.reset()
-    db.execute_sql(f"INSERT INTO {table} (contact_id, n, total, biggest, first, last) {sums}")
-    db.execute_sql("UPDATE contact SET (orders_count, orders_total, orders_max, orders_first_date, "
-                   f"orders_last_date) = (SELECT {combined} FROM {table} a WHERE a.contact_id = contact.id) "
-                   f"WHERE id IN (SELECT contact_id FROM {table})")
+    database.obj.execute_sql(
+        f"INSERT INTO order_totals AS t (contact_id, {_AGGREGATES}) "
+        f"SELECT contact_id, n, total, biggest, first, last FROM ({sums}) a WHERE TRUE "  # WHERE: SQLite's parser
+        "ON CONFLICT (contact_id) DO UPDATE SET orders_count = t.orders_count + excluded.orders_count, "
+        f"orders_total = t.orders_total + excluded.orders_total, orders_max = {widest('orders_max', '>')}, "
+        f"orders_first_date = {widest('orders_first_date', '<')}, "
+        f"orders_last_date = {widest('orders_last_date', '>')}")
 
 
 def _insert_new_orders(db, n: int) -> int:
@@ -887,12 +884,13 @@ def _insert_new_orders(db, n: int) -> int:
 
 def recompute_order_totals(select_ids: str) -> None:
     """Set the order aggregates of the contacts SELECT_IDS gives from their orders:
-    all five from one pass over each contact's orders (its index range)."""
-    database.obj.execute_sql(
-        "UPDATE contact SET (orders_count, orders_total, orders_max, orders_first_date, orders_last_date) = "
-        "(SELECT count(*), COALESCE(sum(o.total), 0), max(o.total), min(o.created_at), max(o.created_at) "
-        f'FROM "order" o WHERE o.contact_id = contact.id) WHERE id IN ({select_ids})'
-    )
+    all five from one pass over each contact's orders (its index range); no row
+    for a contact left without orders."""
+    db = database.obj
+    db.execute_sql(f"DELETE FROM order_totals WHERE contact_id IN ({select_ids})")
+    db.execute_sql(f"INSERT INTO order_totals (contact_id, {_AGGREGATES}) "
+                   "SELECT o.contact_id, count(*), sum(o.total), max(o.total), min(o.created_at), max(o.created_at) "
+                   f'FROM "order" o WHERE o.contact_id IN ({select_ids}) GROUP BY o.contact_id')
 
 
 # ---- one contact ---------------------------------------------------------------------

@@ -83,7 +83,7 @@ def delete(seg: Segment, actor: Actor, *, with_contacts: bool = False, confirmed
                 (utcnow(), seg.id),
             )
             # Children first: correct even where the cascade is not enforced.
-            for table in ("membership", "interest", "custom_value", '"order"'):
+            for table in ("membership", "interest", "custom_value", '"order"', "order_totals"):
                 db.execute_sql(f"DELETE FROM {table} WHERE contact_id IN (SELECT contact_id FROM doomed)")
             deleted_contacts = db.execute_sql(
                 "DELETE FROM contact WHERE id IN (SELECT contact_id FROM doomed)").rowcount

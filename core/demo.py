@@ -19,7 +19,7 @@ from .contacts import STAGED_CONTACT_IDS, ContactColumns, OrderColumns, upsert_c
 from .errors import SegmentaError
 from .membership import contacts_changed_in
 from .store import write
-from .store.models import Contact
+from .store.models import Contact, OrderTotals
 
 BATCH = 5000
 
@@ -211,8 +211,8 @@ def _examples(actor: Actor, cfg) -> list[dict]:
         vip = segments.resolve(VIP_LIST)
     except SegmentaError:
         vip = segments.create_list(VIP_LIST, actor)
-        top = [cid for (cid,) in Contact.select(Contact.id).order_by(Contact.orders_total.desc(), Contact.id)
-               .limit(VIP_SIZE).tuples()]
+        top = [cid for (cid,) in OrderTotals.select(OrderTotals.contact)
+               .order_by(OrderTotals.orders_total.desc(), OrderTotals.contact).limit(VIP_SIZE).tuples()]
         segments.add_contacts(vip, top, actor, "add")
         vip = segments.resolve(vip.id)
     out.append({"name": vip.name, "kind": vip.kind, "condition": None, "members": vip.member_count})

@@ -369,7 +369,7 @@ class _OrdersFile:
     def __init__(self, header, cfg, actor):
         self.columns = OrderColumns(header)
         self.recipe = (OrderColumns, header)
-        self.statistics = Statistics("order")
+        self.statistics = Statistics("order", "order_totals")
         self.actor = actor
 
     def write(self, rows, report, *, check_only: bool) -> None:

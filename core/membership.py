@@ -84,7 +84,7 @@ def _reevaluate(dynamics: list[Segment], touched: str, reason: str, cfg) -> dict
         # each contact looked up by its id and tested: `IN (the matching contacts)`
         # had SQLite list every contact of the condition (880,000 for `status =
         # active`) for each batch, and PostgreSQL merge them from the first id on
-        q = matching_query(tree, cfg).where(Contact.id == pw.SQL("t.contact_id"))
+        q = matching_query(tree, cfg, few=True).where(Contact.id == pw.SQL("t.contact_id"))
         sql, params = q.sql()
         database.obj.execute_sql(
             f"INSERT INTO {new} (contact_id) SELECT t.contact_id FROM {touched} t WHERE EXISTS ({sql})",

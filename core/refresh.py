@@ -36,18 +36,19 @@ class RefreshResult:
         }
 
 
-def eval_context(cfg=None):
+def eval_context(cfg=None, *, few: bool = False):
     from .conditions import EvalContext
 
     cfg = cfg or config_mod.current()
-    return EvalContext(today=clock.today(cfg.tz), custom_fields=cfg.custom_fields)
+    return EvalContext(today=clock.today(cfg.tz), custom_fields=cfg.custom_fields, few=few)
 
 
-def matching_query(tree, cfg=None):
-    """SELECT id FROM contact WHERE <condition>, as a Peewee query."""
+def matching_query(tree, cfg=None, *, few: bool = False):
+    """SELECT id FROM contact WHERE <condition>, as a Peewee query. FEW: to be
+    narrowed to a few contacts by id (see EvalContext)."""
     from .conditions import compile_where
 
-    return Contact.select(Contact.id).where(compile_where(tree, eval_context(cfg)))
+    return Contact.select(Contact.id).where(compile_where(tree, eval_context(cfg, few=few)))
 
 
 def scratch_table(name: str) -> str:

@@ -21,7 +21,7 @@ def why(email: str, segment_ref, cfg=None) -> dict:
         raise NotFound(f'no contact has the email "{email}"; check the spelling or import it first')
     tree = segments.condition_tree(seg)
     lines = explain(tree, contact.id, eval_context(cfg))
-    matches = matching_query(tree, cfg).where(Contact.id == contact.id).exists()
+    matches = matching_query(tree, cfg, few=True).where(Contact.id == contact.id).exists()
     member = Membership.select().where((Membership.segment == seg) & (Membership.contact == contact)).exists()
     return {
         "email": contact.email,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from core.contacts import recompute_order_totals
 from core.store.models import Contact
 from core.text import norm
 
@@ -36,3 +37,8 @@ def make_contacts(n: int, start: int = 0, **fields) -> list[int]:
     if by_email is None:
         return [cid for (cid,) in Contact.select(Contact.id).order_by(Contact.id).tuples()][-n:]
     return [by_email[e] for e in emails]
+
+
+def totals_from_orders() -> None:
+    """Every contact's row of order totals, from its orders (for orders inserted straight)."""
+    recompute_order_totals('SELECT DISTINCT contact_id FROM "order"')

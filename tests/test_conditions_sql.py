@@ -270,6 +270,26 @@ def test_a_custom_field_whose_type_changed_is_refused_when_compiled(db):
         compile_where(tree, EvalContext(TODAY, custom_fields={"tier": "number"}))
 
 
+@pytest.mark.parametrize("condition", ["orders.total > 300", "orders.count < 2", "not orders.max > 200",
+                                       "orders.avg between 10 and 20", "orders.last_date after 2025-01-01"])
+def test_order_totals_are_tested_for_all_contacts_or_for_a_few_each_its_own_way(db, condition):
+    """Over all contacts (refresh, preview) SQLite is given `id IN (…)`, which it runs
+    once; a few contacts by id (an import's batch, why) get EXISTS, a probe each,
+    as does PostgreSQL always (a semi-join or an anti-join there). Either way the
+    same contacts."""
+    from core.store import backend
+
+    people()
+    tree = parse(condition)
+    for few in (False, True):
+        sql, _ = Contact.select(Contact.id).where(compile_where(tree, EvalContext(TODAY, few=few))).sql()
+        probes = "EXISTS" in sql and '"order_totals"' in sql
+        assert probes == (few or backend() == "postgres"), sql
+    ids = [{c.id for c in Contact.select(Contact.id).where(compile_where(tree, EvalContext(TODAY, few=few)))}
+           for few in (False, True)]
+    assert ids[0] == ids[1]
+
+
 def test_one_query_whatever_the_condition(db):
     people()
     tree = parse("(interests has any (sport) or orders.count(last 30 days) > 0) and in segment Women "
@@ -298,6 +318,17 @@ def test_explain_gives_each_test_with_its_result_and_the_contacts_value(db):
     lines = explain(tree, bob.id, EvalContext(TODAY, CUSTOM))
     assert [x.result for x in lines] == [False, False, True, True, False, True]
     assert lines[0].value == "Lviv" and str(lines[0]).startswith("✗ region = київ")
+
+
+
+def test_explain_gives_the_order_totals_of_a_contact_with_orders_and_of_one_without(db):
+    ann, _, empty = people()
+    tree = parse("orders.first_date before 2024-02-01 and orders.last_date after 2024-05-01 and orders.max > 150 "
+                 "and orders.avg = 150.25 and orders.count < 3")
+    assert [(x.result, x.value) for x in explain(tree, ann.id, EvalContext(TODAY))] == [
+        (True, "2024-01-10"), (True, "2024-05-20"), (True, "200.50"), (True, "150.25"), (True, "2")]
+    assert [(x.result, x.value) for x in explain(tree, empty.id, EvalContext(TODAY))] == [
+        (False, "(empty)"), (False, "(empty)"), (False, "(empty)"), (False, "(empty)"), (True, "0")]
 
 
 def test_long_and_deep_conditions_compile_and_run(db):

@@ -11,7 +11,7 @@ from fractions import Fraction
 from core.conditions import compile_where, EvalContext
 from core.conditions import tree as T
 from core.conditions.tree import And, Ago, Date, InSegment, Items, Not, Or
-from core.store.models import Contact, CustomValue, Interest, Membership, Order, Segment
+from core.store.models import Contact, CustomValue, Interest, Membership, Order, OrderTotals, Segment
 from core.text import norm
 
 CUSTOM = {"tier": "text", "score": "number", "since": "date", "vip": "yesno"}
@@ -20,8 +20,8 @@ _orders = iter(range(1, 10**9))
 
 
 def make_contact(email: str, *, created_at=dt.date(2024, 1, 1), interests=(), orders=(), custom=None, **fields):
-    """A contact as the importer would store it: _norm twins, birth_md, order
-    aggregates in cents, interest rows, typed custom values."""
+    """A contact as the importer would store it: _norm twins, birth_md, its row of
+    order aggregates in cents (if it has orders), interest rows, typed custom values."""
     data = {f: fields.get(f) for f in TEXT_FIELDS[1:]}
     row = dict(email=email, email_norm=norm(email), created_at=created_at,
                gender=fields.get("gender"), status=fields.get("status", "active"),
@@ -31,14 +31,14 @@ def make_contact(email: str, *, created_at=dt.date(2024, 1, 1), interests=(), or
     b = row["birth_date"]
     row["birth_md"] = b.month * 100 + b.day if b else None
     cents = [(int(Decimal(str(t)) * 100), d) for t, d in orders]
-    row.update(orders_count=len(cents), orders_total=sum(c for c, _ in cents),
-               orders_max=max((c for c, _ in cents), default=None),
-               orders_first_date=min((d for _, d in cents), default=None),
-               orders_last_date=max((d for _, d in cents), default=None),
-               interests=";".join(interests) or None)
+    row.update(interests=";".join(interests) or None)
     c = Contact.create(**row)
     for c_, d in cents:
         Order.create(order_id=f"o{next(_orders)}", contact=c, total=c_, created_at=d)
+    if cents:
+        OrderTotals.create(contact=c, orders_count=len(cents), orders_total=sum(c for c, _ in cents),
+                           orders_max=max(c for c, _ in cents), orders_first_date=min(d for _, d in cents),
+                           orders_last_date=max(d for _, d in cents))
     for i in {norm(i): i for i in interests}.items():
         Interest.create(contact=c, value=i[0], display=i[1])
     for key, v in (custom or {}).items():

@@ -46,7 +46,7 @@ from core.store import db as store_db
 from core.store.models import Contact, CustomValue, Interest, Membership, Order, Segment
 from core.text import norm
 from tests.conftest import ON_CI, PG_ADMIN_URL
-from tests.factories import make_contacts
+from tests.factories import make_contacts, totals_from_orders
 
 SEED = int(os.environ.get("SEGMENTA_CRASH_SEED") or random.SystemRandom().randrange(1_000_000))
 ROUNDS = int(os.environ.get("SEGMENTA_CRASH_ROUNDS") or 0)  # random kills per test; 0: the defaults below
@@ -395,19 +395,12 @@ def fill(url: str, n: int) -> None:
     segments (one through `not in segment`), and a channel told of "Kyiv"."""
     store_db.open_database(url)
     try:
-        def cents(i, k):  # every third contact has two orders; the contact keeps their sums
+        def cents(i, k):  # every third contact has two orders; their sums are its totals
             return 4000 + 1000 * k + i % 7000
-
-        def ordered(value):
-            return lambda i: value(i) if i % 3 == 0 else None
 
         ids = make_contacts(
             n, region=lambda i: REGIONS[i % 3], gender=lambda i: "female" if i % 2 else "male",
-            first_name=lambda i: f"First{i}", orders_count=lambda i: 2 if i % 3 == 0 else 0,
-            orders_total=lambda i: cents(i, 0) + cents(i, 1) if i % 3 == 0 else 0,
-            orders_max=ordered(lambda i: cents(i, 1)),
-            orders_first_date=ordered(lambda i: dt.date(2024, 1, 1 + i % 28)),
-            orders_last_date=ordered(lambda i: dt.date(2024, 2, 1 + i % 28)))
+            first_name=lambda i: f"First{i}")
         numbered = list(enumerate(ids))
         for start in range(0, n, 2000):
             chunk = numbered[start:start + 2000]
@@ -418,6 +411,7 @@ def fill(url: str, n: int) -> None:
             Order.insert_many([{"order_id": f"o{i}-{k}", "contact": c, "total": cents(i, k), "currency": "UAH",
                                 "created_at": dt.date(2024, 1 + k, 1 + i % 28)}
                                for i, c in chunk if i % 3 == 0 for k in range(2)]).execute()
+        totals_from_orders()
         vip = segments.create_list("VIP", ME)
         segments.add_contacts(vip, ids[: n // 10], ME)
         traps = segments.create_list("Spam traps", ME)

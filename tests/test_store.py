@@ -138,7 +138,7 @@ def test_a_version_5_database_keeps_its_interests_and_custom_values_through_vers
         m.CustomValue.create(contact=ann, key="score", text="7", number=7.0)
         before = {model: sorted(model.select().tuples()) for model in (m.Interest, m.CustomValue)}
 
-        assert schema.migrate(db) == schema.CURRENT == 6
+        assert schema.migrate(db) == schema.CURRENT >= 6
         assert {model: sorted(model.select().tuples()) for model in (m.Interest, m.CustomValue)} == before
         assert db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert "interest_value_contact_id" in {i.name for i in db.get_indexes("interest")}
@@ -149,6 +149,96 @@ def test_a_version_5_database_keeps_its_interests_and_custom_values_through_vers
         assert {r.contact_id for r in m.Interest.select()} == {r.contact_id for r in m.CustomValue.select()} == {bob.id}
         schema.migrate(db)  # again: nothing to do
         assert sorted(m.Interest.select().tuples()) == [(bob.id, "tea", "Tea")]
+    finally:
+        close_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def unmigrated_url(request, tmp_path):
+    """An empty database of its own on each backend, not migrated."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    import os
+
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    base = request.getfixturevalue("pg_url")  # reachable, or skipped as the suite says
+    name = f"segmenta_unmigrated_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{base.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_OLD_TOTALS = (("orders_count", "INTEGER NOT NULL DEFAULT 0"), ("orders_total", "BIGINT NOT NULL DEFAULT 0"),
+               ("orders_max", "BIGINT"), ("orders_first_date", "DATE"), ("orders_last_date", "DATE"))
+
+
+def _version_6_with_totals_on_the_contacts(db):
+    """A database as version 6 left it: the order aggregates were columns of the contact."""
+    for number in range(1, 7):
+        schema.MIGRATIONS[number - 1](db)
+        m.SchemaVersion.create(version=number)
+    db.execute_sql('DROP TABLE "order_totals"')  # version 1 makes today's tables
+    for name, kind in _OLD_TOTALS:
+        db.execute_sql(f"ALTER TABLE contact ADD COLUMN {name} {kind}")
+    today = dt.date(2025, 3, 1)
+    ann, bob, cid = (m.Contact.create(email=f"{n}@x.org", email_norm=f"{n}@x.org", created_at=today) for n in "abc")
+    m.Interest.create(contact=ann, value="tea", display="Tea")
+    for order_id, who, cents, day in (("o1", ann, 1000, 2), ("o2", ann, 250, 5), ("o3", cid, 99, 9)):
+        m.Order.create(order_id=order_id, contact=who, total=cents, created_at=dt.date(2025, 1, day))
+    p = db.param
+    for who, totals in ((ann, (2, 1250, 1000, dt.date(2025, 1, 2), dt.date(2025, 1, 5))),
+                        (cid, (1, 99, 99, dt.date(2025, 1, 9), dt.date(2025, 1, 9)))):
+        db.execute_sql(f"UPDATE contact SET {', '.join(f'{n} = {p}' for n, _ in _OLD_TOTALS)} WHERE id = {p}",
+                       (*totals, who.id))
+    return ann, bob, cid
+
+
+def test_a_version_6_database_moves_its_order_totals_off_the_contacts(unmigrated_url):
+    """Version 7: each contact's order aggregates become its row of order_totals
+    (none for a contact without orders), and the contact's columns go."""
+    from core.conditions import parse
+    from core.refresh import matching_query
+    from core.store.db import close_database
+
+    db = open_database(unmigrated_url, migrate=False)
+    try:
+        ann, bob, cid = _version_6_with_totals_on_the_contacts(db)
+        assert schema.migrate(db) == schema.CURRENT == 7
+        assert sorted(m.OrderTotals.select().tuples()) == [
+            (ann.id, 2, 1250, 1000, dt.date(2025, 1, 2), dt.date(2025, 1, 5)),
+            (cid.id, 1, 99, 99, dt.date(2025, 1, 9), dt.date(2025, 1, 9))]
+        assert not {n for n, _ in _OLD_TOTALS} & {c.name for c in db.get_columns("contact")}
+        assert [i.value for i in m.Interest.select()] == ["tea"] and m.Order.select().count() == 3
+        for condition, who in (("orders.total > 10", [ann]), ("orders.count < 2", [bob, cid]),
+                               ("orders.last_date after 2025-01-06", [cid])):
+            assert sorted(c.id for c in matching_query(parse(condition))) == [c.id for c in who], condition
+        m.Contact.create(email="new@x.org", email_norm="new@x.org", created_at=dt.date(2025, 3, 2))
+        schema.migrate(db)  # again: nothing to do
+        assert m.OrderTotals.select().count() == 2
+    finally:
+        close_database()
+
+
+def test_an_sqlite_without_drop_column_keeps_a_version_6_database_as_it_was(tmp_path, monkeypatch):
+    from core.errors import SegmentaError
+    from core.store.db import close_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'old.db'}", migrate=False)
+    try:
+        _version_6_with_totals_on_the_contacts(db)
+        monkeypatch.setattr(schema, "_sqlite_version", lambda db: (3, 34, 1))
+        with pytest.raises(SegmentaError, match=r"needs SQLite 3\.35 or newer \(this Python has 3\.34\.1\); open it"):
+            schema.migrate(db)
+        assert schema.version(db) == 6
+        assert {n for n, _ in _OLD_TOTALS} <= {c.name for c in db.get_columns("contact")}
+        assert not db.table_exists("order_totals")
     finally:
         close_database()
 

@@ -867,8 +867,8 @@ def million_member_list(database, n: int = 1_000_000) -> Segment:
     with database.atomic():
         database.execute_sql(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-            "INSERT INTO contact (id, email, email_norm, status, created_at, orders_count, orders_total, updated_at) "
-            "SELECT i, 'c' || i || '@example.com', 'c' || i || '@example.com', 'active', '2024-01-01', 0, 0, "
+            "INSERT INTO contact (id, email, email_norm, status, created_at, updated_at) "
+            "SELECT i, 'c' || i || '@example.com', 'c' || i || '@example.com', 'active', '2024-01-01', "
             "'2024-01-01 00:00:00' FROM n", (n,))
         seg = segments.create_list("Everyone", ME)
         database.execute_sql(

@@ -10,7 +10,10 @@ class EvalContext:
     """`today` is the date in the config's time zone, computed by the caller
     when the condition is evaluated (so tests can fix it, and a scheduled
     refresh moves `30 days ago` and birthdays forward on its own).
-    `custom_fields` types custom.KEY as the config does ({key: type})."""
+    `custom_fields` types custom.KEY as the config does ({key: type}).
+    `few`: the condition is tested on a few contacts given by id (an import's,
+    `why`'s one), not on all of them; the SQL is shaped for that."""
 
     today: dt.date
     custom_fields: dict = field(default_factory=dict)
+    few: bool = False

@@ -2,7 +2,7 @@
 that contact as the database computes it, beside the contact's value."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import peewee as pw
@@ -12,7 +12,7 @@ from ..store.models import Contact, CustomValue, Interest, Membership, Order
 from . import dates
 from . import fields as F
 from .compile import Compiler
-from .leaves import DATE_COLUMNS
+from .leaves import DATE_COLUMNS, TOTALS
 from .context import EvalContext
 from .format import format as format_tree
 from .segment_refs import lookup
@@ -35,7 +35,7 @@ def explain(tree, contact_id: int, ctx: EvalContext) -> list[Line]:
     contact = Contact.get_or_none(Contact.id == contact_id)
     if contact is None:
         raise NotFound(f"no contact has id {contact_id}")
-    compiler = Compiler(ctx)
+    compiler = Compiler(replace(ctx, few=True))  # one contact
     lines = []
     for leaf in leaves(tree):
         expr = compiler.sql(leaf)
@@ -85,8 +85,8 @@ def _field_value(t: Test, c: Contact, ctx: EvalContext) -> str:
         if not c.orders_count:
             return EMPTY
         return _money((Decimal(c.orders_total) / c.orders_count).quantize(Decimal("0.01")))
-    if f in DATE_COLUMNS:
-        v = getattr(c, DATE_COLUMNS[f].name)
+    if f in DATE_COLUMNS or f in TOTALS:
+        v = getattr(c, (DATE_COLUMNS.get(f) or TOTALS[f][0]).name)
         return v.isoformat() if v is not None else EMPTY
     return _shown(getattr(c, f))
 

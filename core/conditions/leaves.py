@@ -1,6 +1,7 @@
 """The SQL of one test, over the columns of the store (see models.py):
 text through its `_norm` twin, money in cents, age as a birth_date range,
-birthdays as birth_md ranges, sets and custom fields as EXISTS.
+birthdays as birth_md ranges, sets, custom fields and order aggregates as
+EXISTS.
 
 Each builder gives the *positive* operator (`=`, `contains`, `in`, `has
 any`, `is not empty`) and is TRUE or FALSE for every contact, never NULL;
@@ -13,7 +14,8 @@ from decimal import Decimal
 
 import peewee as pw
 
-from ..store.models import Contact, CustomValue, Interest, Order
+from ..store import backend, database
+from ..store.models import Contact, CustomValue, Interest, Order, OrderTotals
 from ..text import norm
 from . import dates
 from . import fields as F
@@ -22,11 +24,14 @@ from .tree import Items, Test
 
 TRUE = pw.SQL("(1 = 1)")
 FALSE = pw.SQL("(1 = 0)")
-DATE_COLUMNS = {"birth_date": Contact.birth_date, "created_at": Contact.created_at,
-                "orders.first_date": Contact.orders_first_date, "orders.last_date": Contact.orders_last_date}
-# Integer columns and the factor that turns a written number into their unit.
-INT_COLUMNS = {"orders.count": (Contact.orders_count, 1), "orders.total": (Contact.orders_total, 100),
-               "orders.max": (Contact.orders_max, 100)}
+DATE_COLUMNS = {"birth_date": Contact.birth_date, "created_at": Contact.created_at}
+# The order aggregates (a row of OrderTotals per contact with orders), what they
+# are for a contact without any, and the factor that turns a written number
+# into their unit (None: a date).
+TOTALS = {"orders.count": (OrderTotals.orders_count, 0, 1), "orders.total": (OrderTotals.orders_total, 0, 100),
+          "orders.max": (OrderTotals.orders_max, None, 100),
+          "orders.first_date": (OrderTotals.orders_first_date, None, None),
+          "orders.last_date": (OrderTotals.orders_last_date, None, None)}
 CUSTOM_COLUMNS = {F.TEXT: CustomValue.norm, F.NUMBER: CustomValue.number, F.DATE: CustomValue.date,
                   F.YESNO: CustomValue.yesno}
 
@@ -48,17 +53,40 @@ class Leaves:
             return guarded(col, text_op(col, op, v, normalise=False))
         if kind == F.SET:
             return self.interests(op, v)
-        if kind == F.DATE:
-            col = DATE_COLUMNS[f]
-            return guarded(col, self.date_op(col, op, v))
         if f == "age":
             return guarded(Contact.birth_date, self.age(op, v))
-        if f == "orders.avg":
-            return self.average(op, v)
         if t.window is not None:
             return self.windowed(f, t.window, op, v)
-        col, scale = INT_COLUMNS[f]
-        return guarded(col, int_op(col, op, v, scale))
+        if f in TOTALS or f == "orders.avg":
+            return self.totals(f, op, v)
+        col = DATE_COLUMNS[f]
+        return guarded(col, self.date_op(col, op, v))
+
+    def totals(self, f: str, op: str, v):
+        """A test of the order aggregates, as EXISTS of the contact's row of them
+        (an index probe, or a semi-join of the two tables): of a row that passes
+        the test; or, when a contact without orders passes it (`orders.count < 2`),
+        of none that fails it."""
+        def test(columns: dict):
+            if f == "orders.avg":
+                return self.average(op, v, columns["orders.count"], columns["orders.total"])
+            col, scale = columns[f], TOTALS[f][2]
+            return guarded(col, self.date_op(col, op, v) if scale is None else int_op(col, op, v, scale))
+
+        stored = {name: col for name, (col, _, _) in TOTALS.items()}
+        without = {name: pw.SQL("NULL" if none is None else str(none)) for name, (_, none, _) in TOTALS.items()}
+        passes = not holds(test(without))  # else: none that fails
+        wanted = test(stored) if passes else ~test(stored)
+        if backend() == "sqlite" and not self.ctx.few:
+            # IN (…): SQLite runs the subquery once and looks its contacts up by id,
+            # where EXISTS probed for every contact (0.3 s against 1.8 s of a million);
+            # for a few contacts (an import's batch) EXISTS, a probe each, as it
+            # would list all the matching rows for each batch
+            ids = OrderTotals.select(OrderTotals.contact).where(wanted)
+            return Contact.id.in_(ids) if passes else Contact.id.not_in(ids)
+        # EXISTS: a semi-join or an anti-join (NOT IN would be neither on PostgreSQL)
+        row = pw.fn.EXISTS(OrderTotals.select(pw.SQL("1")).where((OrderTotals.contact == Contact.id) & wanted))
+        return row if passes else ~row
 
     def custom(self, key: str, kind: str, op: str, v):
         col = CUSTOM_COLUMNS[kind]
@@ -121,10 +149,9 @@ class Leaves:
         return {">": at_least(math.floor(q) + 1), ">=": at_least(math.ceil(q)),
                 "<": ~at_least(math.ceil(q)), "<=": ~at_least(math.floor(q) + 1)}[op]
 
-    def average(self, op: str, v):
-        """total/count compared exactly: avg > X ⇔ total·b > a·count, where
-        a/b is X in cents (b > 1 only for fractions of a cent)."""
-        orders = Contact.orders_count
+    def average(self, op: str, v, orders, total):
+        """total/count (ORDERS, TOTAL: their columns) compared exactly: avg > X ⇔
+        total·b > a·count, where a/b is X in cents (b > 1 only for fractions of a cent)."""
         if op == "is not empty":
             return orders > 0
         # the count is a 32-bit column on PostgreSQL: widen it before multiplying
@@ -132,7 +159,7 @@ class Leaves:
 
         def cmp(sign: str, x: Decimal):
             a, b = (x * 100).as_integer_ratio()
-            left = Contact.orders_total if b == 1 else Contact.orders_total * b
+            left = total if b == 1 else total * b
             right = count * a
             return {"=": left == right, ">": left > right, ">=": left >= right,
                     "<": left < right, "<=": left <= right}[sign]
@@ -168,6 +195,13 @@ def chain(exprs: list, glue: str):
 def chain_levels(n: int) -> int:
     """How many parentheses deep chain() nests a list of N."""
     return 1 if n <= FAN else 1 + chain_levels(-(-n // FAN))
+
+
+def holds(expr) -> bool:
+    """Whether EXPR, over constants alone, is true (asked of the database, whose
+    arithmetic and comparisons the test is written in)."""
+    case = pw.Case(None, ((expr, 1),), 0)
+    return bool(database.obj.execute(pw.Select(columns=[case])).fetchone()[0])
 
 
 def guarded(col, pred):

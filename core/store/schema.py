@@ -110,7 +110,40 @@ def _v6(db: pw.Database) -> None:
         model._schema.create_indexes(safe=True)
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]
+# The order aggregates move from the contact into a table of their own,
+# order_totals (see models.OrderTotals): an orders file rewrote every
+# contact's row for them. PostgreSQL: its key to the contact is checked by no
+# trigger, as in version 4 (core.delete deletes its rows with the contact's).
+_TOTALS = ("orders_count", "orders_total", "orders_max", "orders_first_date", "orders_last_date")
+
+
+def _v7(db: pw.Database) -> None:
+    db.create_tables([m.OrderTotals], safe=True)
+    if not isinstance(db, pw.SqliteDatabase):
+        db.execute_sql('ALTER TABLE "order_totals" DROP CONSTRAINT IF EXISTS "order_totals_contact_id_fkey"')
+    had = {c.name for c in db.get_columns("contact")}
+    if not set(_TOTALS) <= had:
+        return  # a database made by this version: the contact never had them
+    if isinstance(db, pw.SqliteDatabase) and _sqlite_version(db) < (3, 35):
+        # no DROP COLUMN; and a copy of the table cannot be swapped in inside this
+        # transaction, where dropping the old one would cascade to its children
+        raise SegmentaError(
+            "this database keeps its order totals on the contacts, and moving them into a table of their own "
+            f"needs SQLite 3.35 or newer (this Python has {'.'.join(map(str, _sqlite_version(db)))}); open it "
+            "once with a Python whose sqlite3 is newer, after which any version will do")
+    names = ", ".join(_TOTALS)
+    db.execute_sql(f"INSERT INTO order_totals (contact_id, {names}) SELECT id, {names} FROM contact "
+                   "WHERE orders_count > 0")
+    for column in _TOTALS:
+        db.execute_sql(f'ALTER TABLE contact DROP COLUMN "{column}"')
+
+
+def _sqlite_version(db) -> tuple[int, ...]:
+    (text,) = db.execute_sql("SELECT sqlite_version()").fetchone()
+    return tuple(int(x) for x in text.split("."))
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 CURRENT = len(MIGRATIONS)
 
 
