@@ -739,9 +739,9 @@ def order_contacts(rows: Sequence[OrderRow]) -> tuple[dict[str, int], list[tuple
 def copy_new_orders(rows: Sequence[OrderRow], ids: dict[str, int], unknown: list[tuple[int, str]]):
     """PostgreSQL, a batch of orders none of which exists (a first import, or new
     orders): the orders go by COPY straight into their table, each with its
-    contact's id, and are summed per contact here, the sums added to the
-    contacts' aggregates by one UPDATE — no staging table of the orders, no
-    look-up of ids or of fresh orders in SQL. IDS and UNKNOWN: what
+    contact's id, and are summed per contact here, the sums combined with the
+    contacts' rows of order totals by one upsert (`_add_order_sums`) — no
+    staging table of the orders, no look-up of ids or of fresh orders in SQL. IDS and UNKNOWN: what
     `order_contacts(ROWS)` gave.
 
     What `upsert_orders` returns; None when one of the orders exists (nothing

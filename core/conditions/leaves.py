@@ -1,7 +1,8 @@
 """The SQL of one test, over the columns of the store (see models.py):
 text through its `_norm` twin, money in cents, age as a birth_date range,
-birthdays as birth_md ranges, sets, custom fields and order aggregates as
-EXISTS.
+birthdays as birth_md ranges, sets and custom fields as EXISTS, order
+aggregates as EXISTS of the contact's row of them (`id IN (…)` on SQLite
+over all contacts).
 
 Each builder gives the *positive* operator (`=`, `contains`, `in`, `has
 any`, `is not empty`) and is TRUE or FALSE for every contact, never NULL;

@@ -4,8 +4,8 @@ case behave the same in every script on SQLite and PostgreSQL.
 
 Order aggregates are kept per contact (in cents, exact) in a narrow table of
 their own, OrderTotals, so that the common conditions (`orders.total > 300`)
-are plain column tests of one joined row, and an orders file writes those
-small rows instead of rewriting every contact's wide one.
+test one stored row per contact, and an orders file writes those small rows
+instead of rewriting every contact's wide one.
 """
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ class OrderTotals(Base):
     changes the aggregates of nearly every contact. Measured on a million
     contacts: the aggregates of 820,000 written onto the contacts in 22.5 s,
     into this table in 2.8 s. A contact without orders has no row: its count
-    and total are 0, the others empty (conditions read them through a LEFT JOIN).
+    and total are 0, the others empty (core.conditions.leaves reads it so).
     """
 
     contact = pw.ForeignKeyField(Contact, primary_key=True, on_delete="CASCADE", backref="order_totals_rows")
