@@ -38,12 +38,8 @@ def to_list(seg, name: str, actor: Actor):
             f"SELECT {p}, contact_id, {p} FROM membership WHERE segment_id = {p}",
             (target.id, now, seg.id),
         )
-        db.execute_sql(
-            "INSERT INTO membership_change (segment_id, contact_id, change, at, reason) "
-            f"SELECT {p}, contact_id, 'joined', {p}, 'export' FROM membership WHERE segment_id = {p}",
-            (target.id, now, target.id),
-        )
         n = segments.set_member_count(target)
+        segments.born_with(target, n)
         wrote_many("membership", n)
         audit.record(actor, "export", seg, to_list=target.name, to_list_id=target.id, members=n)
     return target, n

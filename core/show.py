@@ -1,6 +1,7 @@
 """Show: everything about one segment."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import peewee as pw
@@ -62,9 +63,16 @@ def size_history(seg: Segment, points: int = HISTORY_POINTS) -> list[dict]:
         .order_by(day)
         .tuples()
     )
-    out, size = [], 0
+    deltas: dict = {}
+    born = json.loads(seg.origin).get("members") if seg.origin else None
+    if born:  # made with members (segments.born_with), recorded once rather than a row each
+        deltas[seg.created_at.date()] = int(born)
     for d, change in rows:
-        size += int(change)
+        d = d.date() if isinstance(d, dt.datetime) else d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))
+        deltas[d] = deltas.get(d, 0) + int(change)
+    out, size = [], 0
+    for d in sorted(deltas):
+        size += deltas[d]
         out.append({"at": d, "size": size})
     return out[-points:]
 

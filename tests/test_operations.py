@@ -166,6 +166,76 @@ def test_split_stratified_keeps_the_mix(db):
             assert abs(got.get(value, 0) - total * p["members"] / 133) < 1
 
 
+def _hash(seed: int, cid: int) -> int:
+    """core.split's key, in Python: the law the SQL must keep on both backends."""
+    from core.split import _P
+
+    a, b = 1 + seed % (_P - 1), (seed * 7919 + 12345) % _P
+    x = (cid * a + b) % _P
+    x = (x * x + 1013904223) % _P
+    return (x * x + (seed % 1000003) + 97) % _P
+
+
+def _expected_parts(ids, stratum_of, quotas_by_stratum, seed):
+    """Each stratum's members ranked by (hash, id); each part a run of those ranks."""
+    parts = {}
+    for value, quotas in quotas_by_stratum.items():
+        ranked = sorted((i for i in ids if stratum_of[i] == value), key=lambda i: (_hash(seed, i), i))
+        start = 0
+        for j, q in enumerate(quotas):
+            parts.setdefault(j, set()).update(ranked[start : start + q])
+            start += q
+    return parts
+
+
+@pytest.mark.parametrize("case_ends", [300, 0], ids=["by CASE", "by join"])
+def test_split_parts_are_runs_of_the_seeds_ranking_within_each_stratum(db, monkeypatch, case_ends):
+    """However the members are placed (a CASE over the parts' ends, or a join with a
+    table of runs when the ends are many), the parts are the runs of each
+    stratum's ranking by the seed's hash: the same as ranking in Python."""
+    import core.split as split_mod
+
+    monkeypatch.setattr(split_mod, "CASE_ENDS", case_ends)
+    regions = ["Kyiv", "Lviv", "Warsaw", None, "O'Brien's \\ town"]
+    ids = make_contacts(157, region=lambda i: regions[i % 5] if i % 7 else regions[i % 3])
+    seg = a_list("Src", ids)
+    result = split(seg, SplitPlan(percents=[30, 30, 20]), ME, seed=11, by="region")
+    region_of = {c.id: (c.region_norm or "") for c in Contact.select().where(Contact.id.in_(ids))}
+    strata = {}
+    for i in ids:
+        strata[region_of[i]] = strata.get(region_of[i], 0) + 1
+    values = sorted(strata)
+    sizes = [p["members"] for p in result.parts] + [result.held_out]
+    quotas = split_mod.round_matrix([strata[v] for v in values], sizes)
+    expected = _expected_parts(ids, region_of, dict(zip(values, quotas)), seed=11)
+    got = [members(Segment.get_by_id(p["id"])) for p in result.parts]
+    assert got == [expected[j] for j in range(3)]
+    plain = split(seg, SplitPlan(counts=[40, 50, 60]), ME, seed=12, names=["p", "q", "r"])
+    expected = _expected_parts(ids, dict.fromkeys(ids, ""), {"": [40, 50, 60, 7]}, seed=12)
+    assert [members(Segment.get_by_id(p["id"])) for p in plain.parts] == [expected[j] for j in range(3)]
+
+
+def test_a_list_made_with_members_shows_its_size_from_birth(db):
+    """A split's parts and an export list record their size at birth once, not a
+    history row per member; show's size over time starts there and follows the
+    changes made to them afterwards."""
+    ids = make_contacts(40)
+    seg = a_list("Src", ids)
+    result = split(seg, SplitPlan(parts=2), ME, seed=3)
+    part = Segment.get_by_id(result.parts[0]["id"])
+    snapshot, n = to_list(seg, "Snapshot", ME)
+    assert MembershipChange.select().where(MembershipChange.segment.in_([part.id, snapshot.id])).count() == 0
+    assert [h["size"] for h in show(part)["history"]] == [20]
+    assert [h["size"] for h in show(snapshot)["history"]] == [40]
+    outsider = [i for i in ids if i not in members(part)][:3]
+    segments.add_contacts(part, outsider, ME)
+    segments.remove_contacts(snapshot, ids[:5], ME)
+    assert [h["size"] for h in show(Segment.get_by_id(part.id))["history"]] == [23]  # the same day
+    assert [h["size"] for h in show(Segment.get_by_id(snapshot.id))["history"]] == [35]
+    assert {(c.contact_id, c.change) for c in MembershipChange.select().where(MembershipChange.segment == part)} == {
+        (i, "joined") for i in outsider}
+
+
 def test_split_names_must_match_parts(db):
     seg = a_list("Src", make_contacts(20))
     with pytest.raises(BadInput, match="give 2 names"):
@@ -180,11 +250,11 @@ def test_split_that_fails_midway_leaves_the_database_as_before(db, monkeypatch):
     calls = {"n": 0}
     real = split_mod.segments.set_member_count
 
-    def boom(s):
+    def boom(s, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("injected crash")
-        return real(s)
+        return real(s, **kw)
 
     monkeypatch.setattr(split_mod.segments, "set_member_count", boom)
     with pytest.raises(RuntimeError):

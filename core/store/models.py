@@ -186,13 +186,16 @@ class RefreshRun(Base):
 
 class MembershipChange(Base):
     """Who joined or left a segment, when and why. The contact id is kept
-    without a foreign key so that history outlives a deleted contact."""
+    without a foreign key so that history outlives a deleted contact. A list
+    made with members (a split's part, an export) starts its history after
+    them: its origin says how many it was born with (segments.born_with);
+    databases from before schema version 8 may hold a row each for those."""
 
     segment = pw.ForeignKeyField(Segment, on_delete="CASCADE", backref="changes", index=False)
     contact_id = pw.IntegerField()
     change = pw.TextField()  # joined | left
     at = pw.DateTimeField(default=utcnow)
-    reason = pw.TextField()  # refresh | import | add | remove | split | export | empty | delete
+    reason = pw.TextField()  # refresh | import | add | remove | empty | contact deleted (split | export before v8)
     refresh_run = pw.ForeignKeyField(RefreshRun, null=True, on_delete="SET NULL")
 
     class Meta:
