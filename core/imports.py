@@ -32,7 +32,7 @@ from . import audit, clock, config as config_mod
 from .audit import Actor
 from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, keys_checked_by_the_load, loading,
                    without_gc_pauses)
-from .contacts import (STAGED_CONTACT_IDS, TOUCHED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
+from .contacts import (STAGED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
                        OrdersBatch, upsert_contacts)
 from .errors import BadInput, NotFound, Refused
 from .membership import contacts_changed_in
@@ -384,7 +384,7 @@ class _OrdersFile:
         self.statistics.wrote(len(rows))
         report.created += done.created
         report.updated += done.updated
-        contacts_changed_in(TOUCHED_CONTACT_IDS, self.actor, reason="import", only_orders=True)
+        contacts_changed_in(done.touched, self.actor, reason="import", only_orders=True)
 
 
 def _existing_list(name: str):
