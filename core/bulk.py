@@ -114,6 +114,18 @@ def begin_bulk() -> None:
         prefer_index_probes()
 
 
+def commit_without_waiting() -> None:
+    """PostgreSQL: this transaction's commit does not wait for its WAL to reach
+    the disk (`synchronous_commit = off`, for it alone). For the transactions of
+    a long load: a crash of the server may lose the last of them, but never
+    leaves them half-done, and the load's last transaction waits as usual,
+    which puts everything before it on disk too (the WAL is written in order)
+    before the load reports that it is done. Measured, alternated, on a million
+    contacts and 2.6M orders: 86.5 / 78.2 s waiting against 81.4 / 75.1 s."""
+    if backend() == "postgres" and not _cockroach():
+        database.obj.execute_sql("SET LOCAL synchronous_commit = off")
+
+
 def prefer_index_probes() -> None:
     """PostgreSQL: plan the rest of this transaction for pages in memory or on an
     SSD — random_page_cost 1.1, the value commonly set for them, against the

@@ -30,8 +30,8 @@ from typing import Callable, Iterator
 
 from . import audit, clock, config as config_mod
 from .audit import Actor
-from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, keys_checked_by_the_load, loading,
-                   without_gc_pauses)
+from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, commit_without_waiting,
+                   keys_checked_by_the_load, loading, without_gc_pauses)
 from .contacts import (STAGED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
                        OrdersBatch, upsert_contacts)
 from .errors import BadInput, NotFound, Refused
@@ -451,6 +451,8 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, c
                 for first in batches:
                     with write():  # a transaction of up to PER_COMMIT batches (a savepoint when strict)
                         begin_bulk()
+                        if not report.strict:
+                            commit_without_waiting()  # the last transaction, below, waits for all
                         for count, last_line, good, bad in chain([first], islice(batches, per_commit - 1)):
                             for line, reason in bad:
                                 report.bad(line, reason)

@@ -392,3 +392,33 @@ def test_a_load_analyses_with_a_small_sample_as_it_goes_and_a_full_one_at_the_en
     (bounds,) = db.execute_sql("SELECT array_length(histogram_bounds, 1) FROM pg_stats "
                                "WHERE tablename = 'contact' AND attname = 'id'").fetchone()
     assert bounds == 101
+
+
+def test_a_load_commits_its_batches_without_waiting_and_its_end_waiting(db, tmp_path, monkeypatch):
+    """PostgreSQL: the batches' transactions commit without waiting for the disk;
+    the last one, which says the import is done, waits as usual (and so puts
+    every batch before it on disk). A strict import is one transaction, which
+    waits. SQLite has no such setting: its commits are as always."""
+    from core import imports
+    from tests.conftest import backend_of
+
+    seen = []
+    real = imports._audit
+
+    def spy(entry, actor, target, report, *, incomplete=False):
+        out = real(entry, actor, target, report, incomplete=incomplete)
+        if backend_of(db) == "postgres":
+            seen.append((incomplete, db.execute_sql("SHOW synchronous_commit").fetchone()[0]))
+        return out
+
+    monkeypatch.setattr(imports, "_audit", spy)
+    rows = "".join(f"p{i}@x.org,Kyiv\n" for i in range(30))
+    imp(write_csv(tmp_path, "email,region\n" + rows), batch_size=10, commit_every=10)
+    assert Contact.select().count() == 30
+    if backend_of(db) == "postgres":
+        assert seen == [(True, "off")] * 3 + [(False, "on")]
+        seen.clear()
+        imp(write_csv(tmp_path, "email,region\n" + rows.replace("Kyiv", "Lviv"), name="again.csv"),
+            batch_size=10, commit_every=10, strict=True)
+        assert seen == [(False, "on")]
+    assert {c.region for c in Contact.select()} == ({"Lviv"} if backend_of(db) == "postgres" else {"Kyiv"})
