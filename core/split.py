@@ -267,7 +267,7 @@ def split(
             "JOIN split_ends e ON e.stratum = r.stratum AND e.rnk = r.rnk", (seg.id,)).fetchall()
         if len(found) != len(ends):  # pragma: no cover - the ranks above are exact
             raise AssertionError(f"a split found {len(found)} of its {len(ends)} parts' ends")
-        place = _placing(db, found, [x.id for x in parts], f"({hashed}, {key})", stratum)
+        place = _placing(db, found, [x.id for x in parts], f"({hashed}, {key})", stratum if len(strata) > 1 else None)
         source = "FROM membership m" + (" JOIN contact c ON c.id = m.contact_id" if by else "")
         written = db.execute_sql(
             f"INSERT INTO membership (segment_id, contact_id, added_at) SELECT {place.segment}, {key}, {p} "
@@ -311,17 +311,19 @@ class _Placing:
     where_params: list = field(default_factory=list)
 
 
-def _placing(db, found: list[tuple], part_ids: list[int], me: str, stratum: str) -> _Placing:
+def _placing(db, found: list[tuple], part_ids: list[int], me: str, stratum: str | None) -> _Placing:
     """From FOUND, the (stratum, part, hash, id) of each part's last member in each
     stratum: each member (its (hash, id) is ME) goes to the first part of its
     stratum whose last member it does not come after; after the last, to none
     (held out). A CASE over those ends where they are few (by stratum where there
-    are several); else a join with a table of each part's run per stratum."""
+    are several, STRATUM being the SQL of a member's; None: one stratum, all the
+    members); else a join with a table of each part's run per stratum. A stratum
+    with no end (all of it held out) places none of its members."""
     ends = sorted(found, key=lambda e: (e[0], e[1]))
     by_stratum: dict[str, list[str]] = {}
     for value, j, h, c in ends:
         by_stratum.setdefault(value, []).append(f"WHEN {me} <= ({int(h)}, {int(c)}) THEN {part_ids[j]}")
-    if len(by_stratum) == 1:
+    if stratum is None:
         (whens,) = by_stratum.values()
         *_, h, c = ends[-1]
         return _Placing(f"CASE {' '.join(whens)} END", where=f" AND {me} <= ({int(h)}, {int(c)})")

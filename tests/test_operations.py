@@ -215,6 +215,28 @@ def test_split_parts_are_runs_of_the_seeds_ranking_within_each_stratum(db, monke
     assert [members(Segment.get_by_id(p["id"])) for p in plain.parts] == [expected[j] for j in range(3)]
 
 
+@pytest.mark.parametrize("case_ends", [300, 0], ids=["by CASE", "by join"])
+def test_a_stratum_wholly_held_out_places_none_of_its_members(db, monkeypatch, case_ends):
+    """One man among a hundred women, two parts of two: his share rounds to the
+    hold-out, so his stratum has no part's end, and he is in no part — however
+    the members are placed, and though his hash, for this seed, comes before
+    every woman's (compared with theirs, he would be first in part A)."""
+    import core.split as split_mod
+
+    monkeypatch.setattr(split_mod, "CASE_ENDS", case_ends)
+    ids = make_contacts(101, gender=lambda i: "male" if i == 0 else "female")
+    man, women = ids[0], ids[1:]
+    seed = next(s for s in range(10_000) if _hash(s, man) < min(_hash(s, w) for w in women))
+    seg = a_list("Src", ids)
+    quotas = split_mod.round_matrix([100, 1], [2, 2, 97])  # female, male: parts A, B, the hold-out
+    assert quotas[1] == [0, 0, 1]
+    result = split(seg, SplitPlan(counts=[2, 2]), ME, seed=seed, by="gender")
+    parts = [members(Segment.get_by_id(p["id"])) for p in result.parts]
+    assert [len(x) for x in parts] == [2, 2] and result.held_out == 97
+    assert man not in parts[0] | parts[1]
+    assert parts == [set(sorted(women, key=lambda w: (_hash(seed, w), w))[a:b]) for a, b in ((0, 2), (2, 4))]
+
+
 def test_a_list_made_with_members_shows_its_size_from_birth(db):
     """A split's parts and an export list record their size at birth once, not a
     history row per member; show's size over time starts there and follows the
