@@ -345,12 +345,14 @@ def _placing(db, found: list[tuple], part_ids: list[int], me: str, stratum: str 
 
 
 def _fill_scratch(db, table: str, columns: str, rows: list[tuple]) -> None:
+    """ROWS into the temporary TABLE (made with COLUMNS if need be, emptied first)."""
     p = db.param
     db.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns})")
     empty_scratch(table)
     width = columns.count(",") + 1
-    for i in range(0, len(rows), 200):
-        chunk = rows[i : i + 200]
+    per = max(1, 900 // width)  # parameters per statement under 999, an older SQLite's limit
+    for i in range(0, len(rows), per):
+        chunk = rows[i : i + per]
         db.execute_sql(f"INSERT INTO {table} VALUES " + ", ".join(["(" + ", ".join([p] * width) + ")"] * len(chunk)),
                        [v for r in chunk for v in r])
 

@@ -237,6 +237,23 @@ def test_a_stratum_wholly_held_out_places_none_of_its_members(db, monkeypatch, c
     assert parts == [set(sorted(women, key=lambda w: (_hash(seed, w), w))[a:b]) for a, b in ((0, 2), (2, 4))]
 
 
+def test_a_split_by_a_field_of_many_values_places_by_a_table_of_runs(db):
+    """210 cities of two contacts, two parts: 420 parts' ends, more than a CASE
+    takes (CASE_ENDS), so the members are placed by a join with a table of runs,
+    filled in several statements; each part holds one contact of each city."""
+    import core.split as split_mod
+
+    ids = make_contacts(420, city=lambda i: f"City {i // 2:03d}")
+    seg = a_list("Src", ids)
+    result = split(seg, SplitPlan(parts=2), ME, seed=9, by="city")
+    assert 420 > split_mod.CASE_ENDS
+    city_of = {c.id: c.city_norm for c in Contact.select().where(Contact.id.in_(ids))}
+    expected = _expected_parts(ids, city_of, {c: [1, 1] for c in set(city_of.values())}, seed=9)
+    got = [members(Segment.get_by_id(p["id"])) for p in result.parts]
+    assert got == [expected[0], expected[1]]
+    assert sorted(city_of[i] for i in got[0]) == sorted(set(city_of.values()))
+
+
 def test_a_list_made_with_members_shows_its_size_from_birth(db):
     """A split's parts and an export list record their size at birth once, not a
     history row per member; show's size over time starts there and follows the
