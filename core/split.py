@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from . import audit, segments
 from .audit import Actor
-from .bulk import analyze_scratch, begin_bulk, empty_scratch, wrote_many
+from .bulk import Staging, begin_bulk, wrote_many
 from .errors import BadInput, Refused
 from .store import database, write
 from .store.models import Segment, utcnow
@@ -34,6 +34,12 @@ STRATIFY_FIELDS = {
     "city": "c.city_norm",
     "language": "c.language_norm",
 }
+# Scratch tables of a split: each part's last rank per stratum, and (many ends)
+# each part's run of (hash, id) per stratum.
+_ENDS = Staging("split_ends", [("stratum", "TEXT"), ("part", "INTEGER"), ("rnk", "BIGINT")],
+                joined_on=("stratum", "rnk"))
+_RUNS = Staging("split_runs", [("stratum", "TEXT"), ("segment_id", "INTEGER"), ("lo_h", "BIGINT"),
+                               ("lo_id", "BIGINT"), ("hi_h", "BIGINT"), ("hi_id", "BIGINT")], joined_on=("stratum",))
 CASE_ENDS = 300  # a split's parts' ends (parts × strata) placed by a CASE; more, by a join
 _P = 2147483629  # a prime below 2**31: products stay below 2**62 on both backends
 
@@ -211,7 +217,8 @@ def split(
         # The source's members hold still until this commits: a refresh or an add
         # in progress finishes first, and the next one waits for the split.
         segments.lock(seg)
-        members = f"FROM membership m{' JOIN contact c ON c.id = m.contact_id' if by else ''} WHERE m.segment_id = {p}"
+        source = "FROM membership m" + (" JOIN contact c ON c.id = m.contact_id" if by else "")
+        members = f"{source} WHERE m.segment_id = {p}"
         stratum = f"COALESCE({STRATIFY_FIELDS[by]}, '')" if by else "''"
         if by:
             strata = db.execute_sql(f"SELECT {stratum}, COUNT(*) {members} GROUP BY 1 ORDER BY 1", (seg.id,)).fetchall()
@@ -258,17 +265,16 @@ def split(
         key = "m.contact_id" if not by else "c.id"
         mod = "%" if p == "?" else "%%"
         hashed = _hash_sql(seed, mod, key)
-        _fill_scratch(db, "split_ends", "stratum TEXT, part INTEGER, rnk BIGINT", ends)
-        analyze_scratch("split_ends")  # else PostgreSQL takes it for a thousand rows and sorts the ranks to merge
+        _ENDS.reset()
+        _ENDS.load(("stratum", "part", "rnk"), ends)  # analysed: else PostgreSQL sorts the ranks to merge
         ranked = (f"SELECT {stratum} AS stratum, {hashed} AS h, {key} AS contact_id, ROW_NUMBER() OVER "
                   f"(PARTITION BY {stratum} ORDER BY {hashed}, {key}) AS rnk {members}")
         found = db.execute_sql(
             f"SELECT e.stratum, e.part, r.h, r.contact_id FROM ({ranked}) r "
-            "JOIN split_ends e ON e.stratum = r.stratum AND e.rnk = r.rnk", (seg.id,)).fetchall()
+            f"JOIN {_ENDS.name} e ON e.stratum = r.stratum AND e.rnk = r.rnk", (seg.id,)).fetchall()
         if len(found) != len(ends):  # pragma: no cover - the ranks above are exact
             raise AssertionError(f"a split found {len(found)} of its {len(ends)} parts' ends")
         place = _placing(db, found, [x.id for x in parts], f"({hashed}, {key})", stratum if len(strata) > 1 else None)
-        source = "FROM membership m" + (" JOIN contact c ON c.id = m.contact_id" if by else "")
         written = db.execute_sql(
             f"INSERT INTO membership (segment_id, contact_id, added_at) SELECT {place.segment}, {key}, {p} "
             f"{source}{place.join} WHERE m.segment_id = {p}{place.where}",
@@ -277,7 +283,7 @@ def split(
         if written != n - held_out:  # pragma: no cover - the ranks above are exact
             raise AssertionError(f"a split placed {written:,} members, not {n - held_out:,}")
         for j, part in enumerate(parts):
-            size = sum(row[j] for row in quotas)
+            size = sizes[j]  # the quotas' column sums, by round_matrix
             segments.set_member_count(part, known=size)  # a list this transaction made: no one else wrote it
             segments.born_with(part, size)
             result.parts.append({"id": part.id, "name": part.name, "label": labels[j], "members": size})
@@ -337,23 +343,7 @@ def _placing(db, found: list[tuple], part_ids: list[int], me: str, stratum: str 
         lo_h, lo_id = previous.get(value, (-1, -1))
         runs.append((value, part_ids[j], lo_h, lo_id, int(h), int(c)))
         previous[value] = (int(h), int(c))
-    _fill_scratch(db, "split_runs", "stratum TEXT, segment_id INTEGER, lo_h BIGINT, lo_id BIGINT, "
-                  "hi_h BIGINT, hi_id BIGINT", runs)
-    analyze_scratch("split_runs")
-    return _Placing("s.segment_id", join=f" JOIN split_runs s ON s.stratum = {stratum} "
+    _RUNS.reset()
+    _RUNS.load(("stratum", "segment_id", "lo_h", "lo_id", "hi_h", "hi_id"), runs)
+    return _Placing("s.segment_id", join=f" JOIN {_RUNS.name} s ON s.stratum = {stratum} "
                     f"AND {me} > (s.lo_h, s.lo_id) AND {me} <= (s.hi_h, s.hi_id)")
-
-
-def _fill_scratch(db, table: str, columns: str, rows: list[tuple]) -> None:
-    """ROWS into the temporary TABLE (made with COLUMNS if need be, emptied first)."""
-    p = db.param
-    db.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns})")
-    empty_scratch(table)
-    width = columns.count(",") + 1
-    per = max(1, 900 // width)  # parameters per statement under 999, an older SQLite's limit
-    for i in range(0, len(rows), per):
-        chunk = rows[i : i + per]
-        db.execute_sql(f"INSERT INTO {table} VALUES " + ", ".join(["(" + ", ".join([p] * width) + ")"] * len(chunk)),
-                       [v for r in chunk for v in r])
-
-

@@ -240,7 +240,7 @@ def test_a_stratum_wholly_held_out_places_none_of_its_members(db, monkeypatch, c
 def test_a_split_by_a_field_of_many_values_places_by_a_table_of_runs(db):
     """210 cities of two contacts, two parts: 420 parts' ends, more than a CASE
     takes (CASE_ENDS), so the members are placed by a join with a table of runs,
-    filled in several statements; each part holds one contact of each city."""
+    of 420 rows; each part holds one contact of each city."""
     import core.split as split_mod
 
     ids = make_contacts(420, city=lambda i: f"City {i // 2:03d}")
