@@ -15,7 +15,7 @@ from typing import Callable
 
 from . import clock, config as config_mod
 from .audit import Actor
-from .contacts import STAGED_CONTACT_IDS, ContactColumns, OrderColumns, upsert_contacts, upsert_orders
+from .contacts import ContactColumns, OrderColumns, upsert_contacts, upsert_orders
 from .errors import SegmentaError
 from .membership import contacts_changed_in
 from .store import write
@@ -190,9 +190,9 @@ def _write(batch, columns: ContactColumns, order_columns: OrderColumns, today: d
     rows = [columns.normalise(contact, line) for line, (contact, _) in enumerate(batch)]
     orders = [order_columns.normalise(o, line) for line, o in enumerate(o for _, os in batch for o in os)]
     with write():
-        upsert_contacts(rows, columns, today, want_ids=False)
+        done = upsert_contacts(rows, columns, today, want_ids=False)
         upsert_orders(orders)
-        contacts_changed_in(STAGED_CONTACT_IDS, actor, reason="import")
+        contacts_changed_in(done.touched, actor, reason="import")
     return len(orders)
 
 

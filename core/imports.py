@@ -32,8 +32,7 @@ from . import audit, clock, config as config_mod
 from .audit import Actor
 from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, commit_without_waiting,
                    keys_checked_by_the_load, loading, without_gc_pauses)
-from .contacts import (STAGED_CONTACT_IDS, BadValue, ContactColumns, OrderColumns,
-                       OrdersBatch, upsert_contacts)
+from .contacts import BadValue, ContactColumns, OrderColumns, OrdersBatch, upsert_contacts
 from .errors import BadInput, NotFound, Refused
 from .membership import contacts_changed_in
 from .store import backend, database, write
@@ -245,9 +244,9 @@ def _read_ahead(path: str, target, batch_size: int, total_lines: int):
     dies (killed mid-import), the reader's next send fails and it ends.
     """
     if total_lines < READ_AHEAD_LINES:
-        yield _read_checked(path, target.columns.normalise, batch_size)
+        yield _prepared(_read_checked(path, target.columns.normalise, batch_size), target.columns, target.prepare)
         return
-    receive, reader = _start_reader(path, target.recipe, batch_size)
+    receive, reader = _start_reader(path, target.recipe, batch_size, target.prepare)
 
     def batches():
         while True:
@@ -273,7 +272,18 @@ def _read_ahead(path: str, target, batch_size: int, total_lines: int):
             reader.wait()
 
 
-def _start_reader(path: str, recipe, batch_size: int):
+def _prepared(batches, columns, prepare):
+    """BATCHES with their good rows made ready to go straight in where they are read
+    (PostgreSQL: `columns.prepare(rows, PREPARE)`, PreparedContacts or PreparedOrders);
+    or as they are, with PREPARE None."""
+    if prepare is None:
+        yield from batches
+        return
+    for count, last, good, bad in batches:
+        yield count, last, columns.prepare(good, prepare) if good else good, bad
+
+
+def _start_reader(path: str, recipe, batch_size: int, prepare=None):
     """Start the reader process; (the receiving end of its pipe, the process)."""
     from multiprocessing.connection import Connection
 
@@ -286,7 +296,7 @@ def _start_reader(path: str, recipe, batch_size: int):
     finally:
         os.close(fd_write)
     with reader.stdin as to_reader:
-        pickle.dump((path, recipe, batch_size), to_reader)
+        pickle.dump((path, recipe, batch_size, prepare), to_reader)
     return Connection(fd_read, writable=False), reader
 
 
@@ -301,10 +311,10 @@ def _reader_main(fd: int) -> None:
     """The reader process's entry: its orders on stdin, its batches into FD."""
     from multiprocessing.connection import Connection
 
-    path, recipe, batch_size = pickle.load(sys.stdin.buffer)
+    path, recipe, batch_size, prepare = pickle.load(sys.stdin.buffer)
     send = Connection(fd, readable=False)
     try:
-        _reader(send, path, recipe, batch_size)
+        _reader(send, path, recipe, batch_size, prepare)
     finally:
         try:
             send.close()
@@ -312,14 +322,14 @@ def _reader_main(fd: int) -> None:
             pass
 
 
-def _reader(send, path: str, recipe, batch_size: int) -> None:
-    """Each checked batch of PATH into SEND, then None.
+def _reader(send, path: str, recipe, batch_size: int, prepare=None) -> None:
+    """Each checked batch of PATH into SEND (prepared, with PREPARE: see `_prepared`), then None.
     RECIPE: the columns' class and its arguments (their readers do not pickle)."""
     gc.disable()  # as in the writer: rows make no cycles
     make, *args = recipe
     columns = make(*args)
     try:
-        for item in _read_checked(path, columns.normalise, batch_size):
+        for item in _prepared(_read_checked(path, columns.normalise, batch_size), columns, prepare):
             send.send(item)
         send.send(None)
     except (BrokenPipeError, EOFError, KeyboardInterrupt):  # the writer is gone or stopping
@@ -343,6 +353,8 @@ class _ContactsFile:
         self.statistics = Statistics("contact", "interest", "custom_value")
         self.actor = actor
         self.today = clock.today(cfg.tz)
+        # PostgreSQL: each batch made ready to go straight in where it is read (PreparedContacts)
+        self.prepare = self.today if backend() == "postgres" else None
         self.list_name = list_name
         self.segment = _existing_list(list_name) if list_name else None
 
@@ -355,16 +367,19 @@ class _ContactsFile:
         self.statistics.wrote(len(rows))
         report.created += done.created
         report.updated += done.updated
-        contacts_changed_in(STAGED_CONTACT_IDS, self.actor, reason="import")
+        contacts_changed_in(done.touched, self.actor, reason="import")
         if self.list_name:
             if self.segment is None:
                 self.segment = segments.create_list(self.list_name, self.actor)
-            ids = [i for (i,) in database.obj.execute_sql(STAGED_CONTACT_IDS).fetchall()]
+            ids = [i for (i,) in database.obj.execute_sql(done.touched()).fetchall()]
             report.added_to_list += segments.add_contacts(self.segment, ids, self.actor, "import", audit_it=False)
 
 
 class _OrdersFile:
     segment = None
+    indexes = None  # the load's DeferredIndexes, given by _run
+    # PostgreSQL: each batch made ready to go straight in where it is read (PreparedOrders)
+    prepare = property(lambda self: True if backend() == "postgres" else None)
 
     def __init__(self, header, cfg, actor):
         self.columns = OrderColumns(header)
@@ -381,6 +396,10 @@ class _OrdersFile:
         if check_only or (report.strict and report.skipped):
             return
         done = batch.write()
+        if not self.columns.all_new and self.indexes is not None:
+            # an order existed: from now on the batches recompute their contacts'
+            # totals from the orders, by contact, through the index dropped for the load
+            self.indexes.build()
         self.statistics.wrote(len(rows))
         report.created += done.created
         report.updated += done.updated
@@ -438,6 +457,7 @@ def _run(path, kind, report: ImportReport, actor: Actor, progress, batch_size, c
         target = kind(header)
         report.ignored_columns = getattr(target.columns, "ignored", [])
         indexes = DeferredIndexes(total_lines - 1, "contacts" if isinstance(target, _ContactsFile) else "orders")
+        target.indexes = indexes
         try:
             # strict: one transaction, undone at the end if any row was bad
             with write() if report.strict else nullcontext():

@@ -3,7 +3,7 @@ re-evaluated against every dynamic segment, inside the caller's transaction."""
 from __future__ import annotations
 
 from itertools import islice
-from typing import Iterable
+from typing import Callable, Iterable
 
 import peewee as pw
 
@@ -39,10 +39,12 @@ def contacts_changed(
     return _reevaluate(dynamics, touched, reason, cfg)
 
 
-def contacts_changed_in(select_ids: str, actor: Actor, *, reason: str = "import", only_orders: bool = False,
-                        cfg=None) -> dict[int, tuple[int, int]]:
+def contacts_changed_in(select_ids: str | Callable[[], str], actor: Actor, *, reason: str = "import",
+                        only_orders: bool = False, cfg=None) -> dict[int, tuple[int, int]]:
     """`contacts_changed` for the contacts whose ids SELECT_IDS (SQL) gives, such as
-    an import's staging table: the ids never travel through Python.
+    an import's staging table: the ids never travel through Python. SELECT_IDS may
+    be a function giving that SQL (core.bulk.staged_on_demand), called only when
+    some dynamic segment is to be re-evaluated.
 
     ONLY_ORDERS: only their orders changed (an orders file), so only the dynamic
     segments whose condition tests an `orders.` field, itself or through a
@@ -57,6 +59,8 @@ def contacts_changed_in(select_ids: str, actor: Actor, *, reason: str = "import"
         return {}
     from .refresh import scratch_table
 
+    if callable(select_ids):
+        select_ids = select_ids()
     touched = scratch_table("changed_contacts")
     database.obj.execute_sql(f"INSERT INTO {touched} (contact_id) SELECT DISTINCT contact_id FROM ({select_ids}) x")
     analyze_scratch(touched)

@@ -265,6 +265,45 @@ def test_an_sqlite_without_drop_column_keeps_a_version_6_database_as_it_was(tmp_
         close_database()
 
 
+def test_a_version_8_database_keys_its_orders_by_order_id(unmigrated_url):
+    """Version 9, PostgreSQL: the order's primary key is its order_id (the unique index
+    it had), and its id keeps its sequence without an index. SQLite keeps its table,
+    whose id is the rowid. Orders are upserted by order_id as before."""
+    from core.contacts import upsert_orders
+    from core.store.db import close_database
+
+    db = open_database(unmigrated_url, migrate=False)
+    try:
+        for number in range(1, 9):
+            schema.MIGRATIONS[number - 1](db)
+            m.SchemaVersion.create(version=number)
+        ann, bob = (m.Contact.create(email=f"{n}@x.org", email_norm=f"{n}@x.org", created_at=dt.date(2025, 1, 1))
+                    for n in ("ann", "bob"))
+        m.Order.create(order_id="o1", contact=ann, total=100, created_at=dt.date(2025, 1, 2))
+        assert schema.migrate(db) == schema.CURRENT >= 9
+        indexes = {i.name for i in db.get_indexes("order")}
+        if isinstance(db, peewee.SqliteDatabase):
+            assert [r[1] for r in db.execute_sql('PRAGMA table_info("order")') if r[5]] == ["id"]
+            assert {"order_order_id", "order_contact_id_created_at"} <= indexes
+        else:
+            key = db.execute_sql(
+                "SELECT i.indexrelid::regclass::text, a.attname FROM pg_index i JOIN pg_attribute a "
+                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE i.indrelid = '\"order\"'::regclass AND i.indisprimary").fetchall()
+            assert key == [("order_order_id", "order_id")]
+            assert indexes == {"order_order_id", "order_contact_id_created_at"}  # none of the id
+        schema.migrate(db)  # again: nothing to do
+        with db.atomic():  # o1 moves to bob, o2 is new: upserted by order_id
+            upsert_orders([(2, "o1", "bob@x.org", 300, None, "2025-01-05"), (3, "o2", "ann@x.org", 7, None, "2025-01-06")])
+        assert sorted((o.order_id, o.contact_id, o.total) for o in m.Order.select()) == [
+            ("o1", bob.id, 300), ("o2", ann.id, 7)]
+        assert len({o.id for o in m.Order.select()}) == 2
+        assert sorted(m.OrderTotals.select(m.OrderTotals.contact, m.OrderTotals.orders_total).tuples()) == [
+            (ann.id, 7), (bob.id, 300)]
+    finally:
+        close_database()
+
+
 def test_unknown_config_key_names_the_key_and_the_file(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text('timezone = "UTC"\n[database]\nurll = "x"\n')
