@@ -112,12 +112,11 @@ def copy_text(rows: Iterable[Sequence]) -> list[bytes]:
         from psycopg._copy_base import format_row_text
     except ImportError:  # psycopg 3.2 kept it beside the copy classes
         from psycopg.copy import format_row_text
-    transformer, line, out = Transformer(), bytearray(), []
+    transformer, text = Transformer(), bytearray()
     for row in rows:
-        format_row_text(row, transformer, line)
-        out.append(bytes(line))
-        line.clear()
-    return out
+        format_row_text(row, transformer, text)
+    # one split for all: a value's line feeds and carriage returns are escaped (\n, \r)
+    return bytes(text).splitlines(keepends=True)
 
 
 def empty_scratch(table: str) -> None:

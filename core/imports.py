@@ -25,6 +25,8 @@ import sys
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
+from collections import deque
+from functools import partial
 from itertools import chain, islice
 from typing import Callable, Iterator
 
@@ -32,7 +34,7 @@ from . import audit, clock, config as config_mod
 from .audit import Actor
 from .bulk import (DeferredIndexes, Statistics, begin_bulk, bulk_memory, commit_without_waiting,
                    keys_checked_by_the_load, loading, without_gc_pauses)
-from .contacts import BadValue, ContactColumns, OrderColumns, OrdersBatch, upsert_contacts
+from .contacts import BadValue, ContactColumns, OrderColumns, OrdersBatch, rows_from_blob, upsert_contacts
 from .errors import BadInput, NotFound, Refused
 from .membership import contacts_changed_in
 from .store import backend, database, write
@@ -247,24 +249,56 @@ def _read_ahead(path: str, target, batch_size: int, total_lines: int):
         yield _prepared(_read_checked(path, target.columns.normalise, batch_size), target.columns, target.prepare)
         return
     receive, reader = _start_reader(path, target.recipe, batch_size, target.prepare)
+    pending: deque = deque()  # batches that came while the rows of an earlier one were awaited
+
+    def received():
+        try:
+            return receive.recv()
+        except EOFError:
+            raise RuntimeError("the import's reader process ended without a word; "
+                               "run again with SEGMENTA_DEBUG=1 to see its error") from None
+
+    def tell(line: bytes) -> None:
+        try:
+            reader.stdin.write(line)
+            reader.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError("the import's reader process ended before the writer was done") from None
+
+    def fetch(number: int) -> list:
+        """The rows of batch NUMBER, which came without them, asked of the reader."""
+        tell(b"r%d\n" % number)
+        while True:  # the reader may be sending a batch first: keep it for later
+            item = received()
+            if isinstance(item, tuple) and len(item) == 3 and item[0] == _ROWS:
+                if item[1] != number:
+                    raise RuntimeError(f"the import's reader sent the rows of batch {item[1]}, not {number}")
+                return rows_from_blob(item[2])
+            pending.append(item)
 
     def batches():
         while True:
-            try:
-                item = receive.recv()
-            except EOFError:
-                raise RuntimeError("the import's reader process ended without a word; "
-                                   "run again with SEGMENTA_DEBUG=1 to see its error") from None
+            item = pending.popleft() if pending else received()
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            good = item[2]
+            if getattr(good, "_rows", ()) is None:
+                good._fetch = partial(fetch, good.number)
+                yield item
+                tell(b"d%d\n" % good.number)  # written: the reader may forget its rows
+            else:
+                yield item
 
     try:
         yield batches()
     finally:
         receive.close()
+        try:
+            reader.stdin.close()  # the reader, done, waits for this
+        except OSError:
+            pass
         try:
             reader.wait(5)
         except subprocess.TimeoutExpired:
@@ -279,8 +313,11 @@ def _prepared(batches, columns, prepare):
     if prepare is None:
         yield from batches
         return
-    for count, last, good, bad in batches:
-        yield count, last, columns.prepare(good, prepare) if good else good, bad
+    for number, (count, last, good, bad) in enumerate(batches):
+        if good:
+            good = columns.prepare(good, prepare)
+            good.number = number
+        yield count, last, good, bad
 
 
 def _start_reader(path: str, recipe, batch_size: int, prepare=None):
@@ -295,8 +332,9 @@ def _start_reader(path: str, recipe, batch_size: int, prepare=None):
                                   env=os.environ | {"PYTHONPATH": _package_root()})
     finally:
         os.close(fd_write)
-    with reader.stdin as to_reader:
-        pickle.dump((path, recipe, batch_size, prepare), to_reader)
+    # stdin stays open: the writer asks for the rows of a prepared batch through it
+    pickle.dump((path, recipe, batch_size, prepare), reader.stdin)
+    reader.stdin.flush()
     return Connection(fd_read, writable=False), reader
 
 
@@ -314,7 +352,7 @@ def _reader_main(fd: int) -> None:
     path, recipe, batch_size, prepare = pickle.load(sys.stdin.buffer)
     send = Connection(fd, readable=False)
     try:
-        _reader(send, path, recipe, batch_size, prepare)
+        _reader(send, path, recipe, batch_size, prepare, _Asked(sys.stdin.fileno()))
     finally:
         try:
             send.close()
@@ -322,16 +360,69 @@ def _reader_main(fd: int) -> None:
             pass
 
 
-def _reader(send, path: str, recipe, batch_size: int, prepare=None) -> None:
+_ROWS = "rows"  # the reader's answer to the writer's asking for a batch's rows: (_ROWS, number, blob)
+
+
+class _Asked:
+    """What the writer says of the prepared batches, a line each on FD: `r<number>`,
+    send its rows; `d<number>`, written (its rows will not be asked for)."""
+
+    def __init__(self, fd: int):
+        self.fd, self.text, self.closed = fd, b"", False
+
+    def read(self, *, wait: bool) -> list[tuple[str, int]]:
+        """What was said since, as (r or d, number); WAIT: until something is, or the writer is done."""
+        import select
+
+        while not self.closed and (wait or select.select([self.fd], [], [], 0)[0]):
+            chunk = os.read(self.fd, 4096)
+            self.closed = not chunk
+            self.text += chunk
+            if b"\n" in self.text:
+                break
+        *lines, self.text = self.text.split(b"\n")
+        return [(line[:1].decode(), int(line[1:])) for line in lines]
+
+
+def _reader(send, path: str, recipe, batch_size: int, prepare=None, asked: _Asked | None = None) -> None:
     """Each checked batch of PATH into SEND (prepared, with PREPARE: see `_prepared`), then None.
-    RECIPE: the columns' class and its arguments (their readers do not pickle)."""
+    RECIPE: the columns' class and its arguments (their readers do not pickle).
+
+    A prepared batch goes without its rows, kept here until the writer says it
+    wrote the batch (how many batches are under way depends on their size and
+    the pipe's), until the writer first asks for the rows of one: then those, and
+    from then on every batch with its rows (a file that has begun to upsert
+    reads them every batch). Done, it answers what the writer asks until the
+    writer is done (ASKED closed)."""
+    from .contacts import rows_blob
+
     gc.disable()  # as in the writer: rows make no cycles
     make, *args = recipe
     columns = make(*args)
+    kept: dict[int, list] = {}
+    with_rows = asked is None
+
+    def answer(said) -> None:
+        nonlocal with_rows
+        for what, number in said:
+            if what == "d":
+                kept.pop(number, None)
+                continue
+            with_rows = True
+            send.send((_ROWS, number, rows_blob(kept.pop(number))))
+
     try:
         for item in _prepared(_read_checked(path, columns.normalise, batch_size), columns, prepare):
+            if asked is not None:
+                answer(asked.read(wait=False))
+            good = item[2]
+            if not with_rows and hasattr(good, "number"):
+                kept[good.number] = good.rows()
+                good._rows = None
             send.send(item)
         send.send(None)
+        while asked is not None and not asked.closed:
+            answer(asked.read(wait=True))
     except (BrokenPipeError, EOFError, KeyboardInterrupt):  # the writer is gone or stopping
         return
     except BadInput as e:
