@@ -436,7 +436,6 @@ class PreparedContacts(_Prepared):
         self.custom = [(j, _custom_lines[value]) for j, row in enumerate(last.values()) for value in row[CUSTOM]]
 
 
-
 def _check_width(values: Sequence[str], width: int) -> None:
     """A row has a value for each column; empty values past the last column are harmless."""
     if len(values) < width or (len(values) > width and any(v.strip() for v in values[width:])):
@@ -656,10 +655,9 @@ def _copy_new_contacts(db, prepared: PreparedContacts, want_ids: bool) -> Upsert
     ids = _new_ids(db, n)
     heads = [b"%d\t" % i for i in ids]
     now = b"%s\t" % str(utcnow()).encode()
-    columns = prepared.columns
     try:
         with db.atomic():  # a savepoint: a contact that exists after all undoes only this
-            copy_rows("contact", ["id", "updated_at", *columns],
+            copy_rows("contact", ["id", "updated_at", *prepared.columns],
                       b"".join([head + now + line for head, line in zip(heads, prepared.contacts)]))
             if prepared.interests:
                 copy_rows("interest", ["contact_id", "value", "display"],
