@@ -23,9 +23,9 @@ import pickle
 import subprocess
 import sys
 import time
+from collections import deque
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
-from collections import deque
 from functools import partial
 from itertools import chain, islice
 from typing import Callable, Iterator
@@ -469,11 +469,11 @@ class _ContactsFile:
 class _OrdersFile:
     segment = None
     indexes = None  # the load's DeferredIndexes, given by _run
-    # PostgreSQL: each batch made ready to go straight in where it is read (PreparedOrders)
-    prepare = property(lambda self: True if backend() == "postgres" else None)
 
     def __init__(self, header, cfg, actor):
         self.columns = OrderColumns(header)
+        # PostgreSQL: each batch made ready to go straight in where it is read (PreparedOrders)
+        self.prepare = True if backend() == "postgres" else None
         self.recipe = (OrderColumns, header)
         self.statistics = Statistics("order", "order_totals")
         self.actor = actor
